@@ -1,0 +1,79 @@
+"""Foundation Models Playground: one tab per concept, every model loaded once through one cache.
+
+`python app.py --help` lists the flags. Importing this module builds `demo` without launching it
+(for tests, `gradio app.py` reloading, and Hugging Face Spaces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+# No calls home: set before gradio or huggingface_hub are imported.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import gradio as gr  # noqa: E402
+
+from playground.service import ModelService  # noqa: E402
+from playground.settings import MODEL_KINDS, load_settings  # noqa: E402
+from tabs import status, tab_modules  # noqa: E402
+
+TITLE = "Foundation Models Playground"
+
+
+def build_app(service: ModelService) -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nSee how foundation models behave: one concept per tab, real models underneath.")
+        with gr.Tabs():
+            for module in tab_modules():
+                with gr.Tab(module.TITLE, id=module.__name__.rsplit(".", 1)[-1]):
+                    module.build(service)
+        status.build(service)
+    return demo
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=TITLE)
+    parser.add_argument("--host", default=os.environ.get("PLAYGROUND_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PLAYGROUND_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--config", help="TOML settings file (see README)")
+    parser.add_argument("--device", help="cuda, cuda:1, mps or cpu (default: the best available)")
+    parser.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"])
+    parser.add_argument("--model", action="append", default=[], metavar="KIND=SOURCE",
+                        help=f"add a model and make it the default; KIND is one of {', '.join(MODEL_KINDS)}")
+    parser.add_argument("--preload", action="append", default=[], metavar="KIND[:NAME]",
+                        help="load this model before serving (e.g. language, clip, text_to_image)")
+    return parser.parse_args(argv)
+
+
+def settings_from_args(args: argparse.Namespace):
+    overrides: dict = {key: getattr(args, key) for key in ("device", "dtype") if getattr(args, key)}
+    models: dict[str, list[str]] = {}
+    for entry in args.model:
+        kind, separator, source = entry.partition("=")
+        if not separator:
+            raise SystemExit(f"--model takes KIND=SOURCE, got {entry!r}")
+        models.setdefault(kind, []).append(source)
+    if models:
+        overrides["models"] = models
+    if args.preload:
+        overrides["preload"] = args.preload
+    return load_settings(args.config, overrides)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    service = ModelService(settings_from_args(args))
+    if service.settings.preload:
+        print(f"Preloading {', '.join(service.settings.preload)} …", flush=True)
+        service.preload(service.settings.preload)
+    demo = build_app(service)
+    demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port, share=args.share)
+
+
+if __name__ == "__main__":
+    main()
+else:
+    demo = build_app(ModelService.from_environment())

@@ -1,0 +1,118 @@
+"""Everything an operator can set, in one place: device, memory budget, models, and limits.
+
+Sources, later ones win: built-in defaults, a TOML config file (`--config` or `PLAYGROUND_CONFIG`),
+environment variables (`PLAYGROUND_*`), command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+MODEL_KINDS = ("language", "clip", "text_to_image")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that keep one request from freezing a shared server. Each is overridable."""
+
+    max_prompt_chars: int = 8_000
+    max_new_tokens: int = 256
+    max_samples: int = 16
+    max_batch_items: int = 100
+    max_labels: int = 100
+    max_examples: int = 64
+    max_image_pixels: int = 40_000_000
+    max_image_side: int = 1024
+    max_diffusion_steps: int = 50
+    max_grid_images: int = 9
+    max_sentence_chars: int = 2_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    device: str = "auto"
+    dtype: str = "auto"
+    # Fraction of the device's memory the cache may fill before evicting least-recently-used models.
+    memory_fraction: float = 0.8
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "foundation-playground")
+    # Per kind: model sources added in front of the built-in list; the first one is the default.
+    models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    preload: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def offline(self) -> bool:
+        return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
+
+
+def _split_sources(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _from_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn loosely typed values (TOML, env, CLI) into Settings fields, rejecting unknown keys."""
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"Unknown settings: {', '.join(sorted(unknown))}. Known: {', '.join(sorted(known))}")
+    fields: dict[str, Any] = dict(values)
+    if "cache_dir" in fields:
+        fields["cache_dir"] = Path(fields["cache_dir"]).expanduser()
+    if "memory_fraction" in fields:
+        fields["memory_fraction"] = float(fields["memory_fraction"])
+    if "models" in fields:
+        models = {}
+        for kind, sources in fields["models"].items():
+            if kind not in MODEL_KINDS:
+                raise ValueError(f"Unknown model kind {kind!r}; kinds are {', '.join(MODEL_KINDS)}")
+            models[kind] = _split_sources(sources) if isinstance(sources, str) else tuple(sources)
+        fields["models"] = models
+    if "preload" in fields:
+        fields["preload"] = tuple(fields["preload"])
+    if "limits" in fields:
+        fields["limits"] = Limits(**{k: int(v) for k, v in fields["limits"].items()})
+    return fields
+
+
+def _environment_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in ("device", "dtype", "memory_fraction", "cache_dir"):
+        if f"PLAYGROUND_{name.upper()}" in environ:
+            values[name] = environ[f"PLAYGROUND_{name.upper()}"]
+    models = {kind: environ[f"PLAYGROUND_{kind.upper()}_MODELS"] for kind in MODEL_KINDS
+              if f"PLAYGROUND_{kind.upper()}_MODELS" in environ}
+    if models:
+        values["models"] = models
+    if "PLAYGROUND_PRELOAD" in environ:
+        values["preload"] = _split_sources(environ["PLAYGROUND_PRELOAD"])
+    limits = {f.name: environ[f"PLAYGROUND_{f.name.upper()}"] for f in dataclasses.fields(Limits)
+              if f"PLAYGROUND_{f.name.upper()}" in environ}
+    if limits:
+        values["limits"] = limits
+    return values
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge config file, environment and explicit overrides (e.g. from the command line)."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    config_file = config_file or environ.get("PLAYGROUND_CONFIG")
+    if config_file:
+        with open(config_file, "rb") as handle:
+            merged.update(tomllib.load(handle))
+    for layer in (_environment_values(environ), dict(overrides or {})):
+        for key, value in layer.items():
+            if key in ("models", "limits") and key in merged:
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return Settings(**_from_mapping(merged))

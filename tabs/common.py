@@ -1,0 +1,80 @@
+"""What every tab shares: turning errors into messages, model pickers, first-load progress."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from typing import Any, Callable
+
+import gradio as gr
+
+from playground.errors import PlaygroundError
+from playground.service import ModelService
+
+log = logging.getLogger("playground")
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, PlaygroundError):
+        return str(error)
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return "The server ran out of memory for this request; try a smaller one."
+    return f"Something went wrong ({type(error).__name__}); the error was logged on the server."
+
+
+def user_errors(function: Callable) -> Callable:
+    """Show failures as a clear message in the UI (gr.Error), never a traceback; log the unexpected."""
+
+    def report(error: Exception) -> gr.Error:
+        if not isinstance(error, PlaygroundError):
+            log.exception("unexpected error in %s", function.__name__)
+        return gr.Error(_message(error))
+
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def generator(*args: Any, **kwargs: Any):
+            try:
+                yield from function(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:
+                raise report(error) from None
+
+        return generator
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any):
+        try:
+            return function(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as error:
+            raise report(error) from None
+
+    return wrapper
+
+
+def model_picker(service: ModelService, kind: str, label: str = "Model") -> gr.Dropdown:
+    specs = service.registry.specs(kind)
+    info = "; ".join(f"{spec.name}: {spec.note}" for spec in specs[:1] if spec.note)
+    return gr.Dropdown(
+        choices=[spec.name for spec in specs], value=service.registry.default(kind), label=label, info=info or None
+    )
+
+
+def load_with_progress(service: ModelService, kind: str, name: str | None, progress: gr.Progress | None) -> Any:
+    """Load through the cache; on a first load, show it in the progress bar."""
+
+    def announce(message: str) -> None:
+        if progress is not None:
+            progress(0, desc=message)
+
+    return service.load(kind, name, on_first_load=announce)
+
+
+# Queue settings for events. Everything that runs a model shares one slot per server, so a room
+# of students queues for the GPU instead of running it out of memory; cheap events run freely.
+MODEL_EVENT = {"concurrency_id": "model", "concurrency_limit": 1}
+CHEAP_EVENT = {"concurrency_limit": None}
