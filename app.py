@@ -25,10 +25,12 @@ TITLE = "Foundation Models Playground"
 def build_app(service: ModelService) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nSee how foundation models behave: one concept per tab, real models underneath.")
-        with gr.Tabs():
-            for module in tab_modules():
-                with gr.Tab(module.TITLE, id=module.__name__.rsplit(".", 1)[-1]):
-                    module.build(service)
+        modules = tab_modules()
+        if modules:  # an empty gr.Tabs breaks Gradio's front end
+            with gr.Tabs():
+                for module in modules:
+                    with gr.Tab(module.TITLE, id=module.__name__.rsplit(".", 1)[-1]):
+                        module.build(service)
         status.build(service)
     return demo
 
@@ -70,7 +72,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Preloading {', '.join(service.settings.preload)} …", flush=True)
         service.preload(service.settings.preload)
     demo = build_app(service)
-    demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port, share=args.share)
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
+    if args.share and not demo.share_url:
+        print(
+            "No public share link: the tunnel could not be opened (no internet, or Gradio's tunnel binary "
+            f"could not be downloaded). The app is still serving on http://{args.host}:{args.port}; "
+            "use --host 0.0.0.0 to reach it from the local network.",
+            flush=True,
+        )
+    demo.block_thread()
 
 
 if __name__ == "__main__":
