@@ -17,21 +17,42 @@ import gradio as gr  # noqa: E402
 
 from playground.service import ModelService  # noqa: E402
 from playground.settings import MODEL_KINDS, load_settings  # noqa: E402
-from tabs import status, tab_modules  # noqa: E402
+from playground.lessons import load_lessons  # noqa: E402
+from gradio.context import get_blocks_context  # noqa: E402
+
+from tabs import lessons, status, tab_modules  # noqa: E402
+from tabs.common import run_model_events_on_gpu  # noqa: E402
 
 TITLE = "Foundation Models Playground"
 
 
 def build_app(service: ModelService) -> gr.Blocks:
+    lesson_by_tab = load_lessons()
+    tab_inputs: dict[str, lessons.TabInputs] = {}
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nSee how foundation models behave: one concept per tab, real models underneath.")
         modules = tab_modules()
         if modules:  # an empty gr.Tabs breaks Gradio's front end
-            with gr.Tabs():
+            with gr.Tabs() as tabs:
                 for module in modules:
-                    with gr.Tab(module.TITLE, id=module.__name__.rsplit(".", 1)[-1]):
+                    tab_id = module.__name__.rsplit(".", 1)[-1]
+                    with gr.Tab(module.TITLE, id=tab_id):
+                        header = gr.Column()  # filled after the tab, so the lesson can find its events
+                        before = lessons.event_ids()
                         module.build(service)
+                        tab_inputs[tab_id] = lessons.collect_tab_inputs(tab_id, before)
+                        if tab_id in lesson_by_tab:
+                            lessons.build_lesson(lesson_by_tab[tab_id], tab_inputs[tab_id], header)
+            linkable = lessons.linkable_components(tab_inputs)
+
+            def open_deep_link(request: gr.Request) -> list:
+                return lessons.apply_deep_link(request, tab_inputs, lesson_by_tab, linkable)
+
+            demo.load(open_deep_link, None, [tabs, *linkable], api_visibility="private", queue=False)
         status.build(service)
+        run_model_events_on_gpu(get_blocks_context().fns)
+    settings = service.settings
+    demo.queue(default_concurrency_limit=1, max_size=settings.limits.max_queue_size)
     return demo
 
 
@@ -72,7 +93,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Preloading {', '.join(service.settings.preload)} …", flush=True)
         service.preload(service.settings.preload)
     demo = build_app(service)
-    demo.queue(default_concurrency_limit=1)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
     if args.share and not demo.share_url:
         print(

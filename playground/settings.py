@@ -31,6 +31,7 @@ class Limits:
     max_diffusion_steps: int = 50
     max_grid_images: int = 9
     max_sentence_chars: int = 2_000
+    max_queue_size: int = 200  # requests waiting beyond this are refused with a "busy" message
 
 
 @dataclass(frozen=True)

@@ -78,3 +78,15 @@ def load_with_progress(service: ModelService, kind: str, name: str | None, progr
 # of students queues for the GPU instead of running it out of memory; cheap events run freely.
 MODEL_EVENT = {"concurrency_id": "model", "concurrency_limit": 1}
 CHEAP_EVENT = {"concurrency_limit": None}
+
+
+def run_model_events_on_gpu(fns: dict) -> None:
+    """On a ZeroGPU Space, model-bound events must hold a GPU while they run (`spaces.GPU`); elsewhere
+    the `spaces` package is absent (or its decorator does nothing) and events are left as they are."""
+    try:
+        import spaces
+    except ImportError:
+        return
+    for block_fn in fns.values():
+        if block_fn.fn is not None and block_fn.concurrency_id == MODEL_EVENT["concurrency_id"]:
+            block_fn.fn = spaces.GPU(block_fn.fn)

@@ -65,7 +65,6 @@ def app_url(service: ModelService):
     from app import build_app
 
     demo = build_app(service)
-    demo.queue(default_concurrency_limit=1)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
     demo.close()

@@ -1,0 +1,59 @@
+"""The teaching layer's data: per tab, a short explanation and presets from the lecture notes.
+
+Lessons live in `assets/lessons.toml`. A preset names one of its tab's endpoints (its `api_name`) and
+values for that endpoint's parameters, by the parameter names `gradio_client` uses; parameters it
+leaves out keep their defaults. The same names make deep links: `?tab=sampling&preset=greedy` or
+`?tab=sampling&temperature=0.7&prompt=Hello`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+LESSONS_FILE = Path(__file__).resolve().parent.parent / "assets" / "lessons.toml"
+
+
+@dataclass(frozen=True)
+class Preset:
+    id: str
+    label: str
+    shows: str  # one sentence: what this example demonstrates
+    endpoint: str  # api_name of the tab's event that runs it, e.g. "/next_token"
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    tab: str
+    explanation: str
+    presets: tuple[Preset, ...]
+
+    def preset(self, preset_id: str) -> Preset | None:
+        return next((p for p in self.presets if p.id == preset_id), None)
+
+
+def load_lessons(path: Path = LESSONS_FILE) -> dict[str, Lesson]:
+    with open(path, "rb") as handle:
+        raw = tomllib.load(handle)
+    return {
+        tab: Lesson(
+            tab=tab,
+            explanation=entry["explanation"].strip(),
+            presets=tuple(Preset(**preset) for preset in entry.get("presets", [])),
+        )
+        for tab, entry in raw.items()
+    }
+
+
+def deep_link_query(tab: str, values: Mapping[str, Any] | None = None, preset: str | None = None) -> str:
+    """`?tab=...&preset=...` or `?tab=...&name=value...` for a shareable link."""
+    query: dict[str, Any] = {"tab": tab}
+    if preset:
+        query["preset"] = preset
+    for name, value in (values or {}).items():
+        query[name] = str(value).lower() if isinstance(value, bool) else value
+    return "?" + urlencode(query)
