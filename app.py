@@ -58,8 +58,9 @@ def build_app(service: ModelService) -> gr.Blocks:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=TITLE)
-    parser.add_argument("--host", default=os.environ.get("PLAYGROUND_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PLAYGROUND_PORT", "7860")))
+    # Spaces set GRADIO_SERVER_NAME/PORT; honour them so the repo runs unchanged as a Space.
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--config", help="TOML settings file (see README)")
     parser.add_argument("--device", help="cuda, cuda:1, mps or cpu (default: the best available)")
