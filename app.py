@@ -48,7 +48,7 @@ def build_app(service: ModelService) -> gr.Blocks:
             def open_deep_link(request: gr.Request) -> list:
                 return lessons.apply_deep_link(request, tab_inputs, lesson_by_tab, linkable)
 
-            demo.load(open_deep_link, None, [tabs, *linkable], api_visibility="private", queue=False)
+            demo.load(open_deep_link, None, [tabs, *linkable], api_visibility="private", concurrency_limit=None)
         status.build(service)
         run_model_events_on_gpu(get_blocks_context().fns)
     settings = service.settings

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import psutil
 
-from playground.lessons import load_lessons
+from playground.lessons import REPO, load_lessons
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -44,9 +44,18 @@ class LoadReport:
         )
 
 
+def client_arguments(values: dict[str, Any]) -> dict[str, Any]:
+    """Preset values as gradio_client sends them: files are uploaded."""
+    from gradio_client import handle_file
+
+    return {name: handle_file(value) if isinstance(value, str) and value.startswith(str(REPO)) else value
+            for name, value in values.items()}
+
+
 def preset_calls() -> list[tuple[str, dict[str, Any]]]:
     """One valid request per lesson preset: (api_name, arguments by parameter name)."""
-    return [(preset.endpoint, dict(preset.values)) for lesson in load_lessons().values() for preset in lesson.presets]
+    return [(preset.endpoint, client_arguments(dict(preset.values)))
+            for lesson in load_lessons().values() for preset in lesson.presets]
 
 
 def _watch_memory(pid: int, report: LoadReport, stop: threading.Event) -> None:

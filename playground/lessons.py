@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
-LESSONS_FILE = Path(__file__).resolve().parent.parent / "assets" / "lessons.toml"
+REPO = Path(__file__).resolve().parent.parent
+LESSONS_FILE = REPO / "assets" / "lessons.toml"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,14 @@ class Lesson:
         return next((p for p in self.presets if p.id == preset_id), None)
 
 
+def _with_files(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Shipped files are written `assets/...` in the lessons; the app needs their absolute path."""
+    return {
+        name: str(REPO / value) if isinstance(value, str) and value.startswith("assets/") else value
+        for name, value in values.items()
+    }
+
+
 def load_lessons(path: Path = LESSONS_FILE) -> dict[str, Lesson]:
     with open(path, "rb") as handle:
         raw = tomllib.load(handle)
@@ -43,7 +52,10 @@ def load_lessons(path: Path = LESSONS_FILE) -> dict[str, Lesson]:
         tab: Lesson(
             tab=tab,
             explanation=entry["explanation"].strip(),
-            presets=tuple(Preset(**preset) for preset in entry.get("presets", [])),
+            presets=tuple(
+                Preset(**{**preset, "values": _with_files(preset.get("values", {}))})
+                for preset in entry.get("presets", [])
+            ),
         )
         for tab, entry in raw.items()
     }

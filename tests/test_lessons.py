@@ -1,0 +1,54 @@
+"""Lessons: every preset runs through its tab's endpoint; links open tabs with values filled in."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from bench.load_test import client_arguments
+from playground.lessons import deep_link_query, load_lessons
+from tabs import tab_modules
+
+LESSONS = load_lessons()
+PRESETS = [(tab, preset) for tab, lesson in LESSONS.items() for preset in lesson.presets]
+TITLES = {module.__name__.rsplit(".", 1)[-1]: module.TITLE for module in tab_modules()}
+
+
+def test_every_tab_has_a_lesson_with_two_to_four_presets():
+    assert set(LESSONS) == set(TITLES)
+    for lesson in LESSONS.values():
+        assert 2 <= len(lesson.presets) <= 4, lesson.tab
+        assert 0 < len(lesson.explanation.split()) < 200, f"{lesson.tab}: keep the explanation short"
+
+
+@pytest.mark.parametrize(("tab", "preset"), PRESETS, ids=[f"{tab}-{preset.id}" for tab, preset in PRESETS])
+def test_preset_runs_through_its_endpoint(client, tab, preset):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert preset.endpoint in api, f"{tab}/{preset.id} names a missing endpoint"
+    names = {parameter["parameter_name"] for parameter in api[preset.endpoint]["parameters"]}
+    assert set(preset.values) <= names, f"unknown parameters {set(preset.values) - names}"
+    result = client.predict(**client_arguments(dict(preset.values)), api_name=preset.endpoint)
+    assert result is not None
+
+
+def test_a_deep_link_opens_the_tab_with_its_values(page, app_url):
+    page.goto(app_url + deep_link_query("sampling", {"prompt": "Once upon a time", "temperature": 0.3}))
+    expect(page.get_by_role("tab", name=TITLES["sampling"], selected=True)).to_be_visible()
+    expect(page.get_by_label("Prompt", exact=False).first).to_have_value("Once upon a time")
+
+
+def test_a_bad_deep_link_is_ignored_with_a_note(page, app_url):
+    page.goto(app_url + "?tab=sampling&temperature=NaN&nonsense=1")
+    expect(page.get_by_text(re.compile("Ignored link values"))).to_be_visible()
+
+
+@pytest.mark.parametrize("tab", sorted(LESSONS))
+def test_clicking_a_preset_shows_its_result(page, tab):
+    page.get_by_role("tab", name=TITLES[tab]).click()
+    preset = LESSONS[tab].presets[0]
+    panel = page.get_by_role("tabpanel")
+    panel.get_by_role("button", name=preset.label).click()
+    expect(panel.locator(".pending, .generating")).to_have_count(0, timeout=120_000)
+    expect(panel.locator(".error")).to_have_count(0)
