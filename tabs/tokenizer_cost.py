@@ -1,0 +1,132 @@
+"""Tokenizer language cost: the same sentence in many languages through many tokenizers; what each costs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from playground import tokenizer_cost as cost
+from playground.service import ModelService
+from playground.token_view import token_view_html
+from tabs.common import CHEAP_EVENT, user_errors
+
+TITLE = "Tokenizer language cost"
+ORDER = 50
+DEFAULT_TOKENIZERS = ("GPT-4o (o200k_base)", "GPT-2 (gpt2)", "Llama-3", "Gemma 3", "Mistral 7B v0.1")
+DEFAULT_LANGUAGES = ("English", "French", "Russian", "Standard Arabic", "Hindi", "Tamil", "Chinese (Simplified)",
+                     "Japanese", "Amharic", "Burmese")
+MAX_VIEW_TOKENS = 600
+POLICY = {
+    False: "Counts are of the text alone: no BOS/EOS or other special tokens.",
+    True: "Counts include what each tokenizer adds around any text itself (Gemma `<bos>`, Mistral `<s>`, "
+          "CLIP start and end; tiktoken and this Llama-3 file add none).",
+}
+
+
+def _chart_data(costs: pd.DataFrame) -> pd.DataFrame:
+    return costs[["language", "tokenizer", "premium ×"]].rename(columns={"premium ×": "premium"})
+
+
+def build(service: ModelService) -> None:
+    limits = service.settings.limits
+    names = service.registry.names("tokenizer")
+    languages = [language.name for language in cost.flores_languages()]
+    gr.Markdown(
+        "The same sentence costs very different numbers of tokens in different languages: tokenizers were "
+        "trained mostly on English. Put one sentence, in many languages, through many tokenizers and compare. "
+        "The **premium** is tokens in a language ÷ tokens for the same sentence in the base language. "
+        "Sentences: FLORES-200 (NLLB Team, CC-BY-SA 4.0), professional translations of the same text."
+    )
+    with gr.Row():
+        tokenizers = gr.Dropdown(names, value=[n for n in DEFAULT_TOKENIZERS if n in names], multiselect=True,
+                                 label=f"Tokenizers (up to {limits.max_tokenizers})", scale=3)
+        hub_id = gr.Textbox(label="…and a Hugging Face Hub tokenizer id (optional)", placeholder="org/name", scale=1)
+    with gr.Row():
+        chosen_languages = gr.Dropdown(languages, value=list(DEFAULT_LANGUAGES), multiselect=True,
+                                       label="FLORES languages", scale=3)
+        split = gr.Radio(list(cost.SPLITS), value="devtest", label="FLORES split")
+        number = gr.Number(1, label="Sentence number", precision=0, minimum=1)
+        load = gr.Button("Load FLORES sentence", size="sm")
+    first = cost.flores_rows(DEFAULT_LANGUAGES, "devtest", 1)
+    sentences = gr.Dataframe(pd.DataFrame(first, columns=["language", "text"]), interactive=True, wrap=True,
+                             label="Sentences (edit any text, or add rows with your own language and text)",
+                             max_height=320, column_widths=["18%", "82%"])
+    with gr.Row():
+        base = gr.Dropdown(languages, value="English", allow_custom_value=True, label="Base language")
+        price = gr.Number(2.5, label="Price ($ per 1M tokens)", minimum=0)
+        context = gr.Number(8192, label="Context window (tokens)", precision=0, minimum=1)
+        with_special = gr.Checkbox(False, label="Count special tokens the tokenizer adds (BOS…)")
+    count = gr.Button("Count tokens", variant="primary")
+    summary = gr.Markdown(elem_id="tokenizer-summary")
+    chart = gr.ScatterPlot(x="language", y="premium", color="tokenizer", title="Premium over the base language",
+                           x_label_angle=-40, height=340)
+    table = gr.Dataframe(interactive=False, max_height=420, label="Per language and tokenizer (click a header to sort)",
+                         elem_id="tokenizer-cost-table")
+    with gr.Row():
+        inspect = gr.Dropdown(languages, value="English", allow_custom_value=True, label="Show the tokens of")
+        show = gr.Button("Show tokens", size="sm")
+    tokens_html = gr.HTML(elem_id="token-view")
+
+    with gr.Accordion("Whole corpus: every shipped FLORES language, every sentence", open=False):
+        with gr.Row():
+            corpus = gr.Radio(list(cost.CORPUS_CHOICES), value="dev+devtest", label="Corpus")
+            run_corpus = gr.Button("Compute corpus premiums", variant="primary")
+        corpus_summary = gr.Markdown()
+        corpus_chart = gr.ScatterPlot(x="language", y="premium", color="tokenizer", x_label_angle=-40, height=360,
+                                      title="Premium over the base language, whole corpus")
+        corpus_table = gr.Dataframe(interactive=False, max_height=500, label="Premium × (click a header to sort)")
+        corpus_csv = gr.File(label="All figures (CSV)")
+
+    def load_tokenizers(names, hub_id, progress):
+        # A typed Hub id is not a registry name, so tokenizers load by their (validated) spec.
+        specs = cost.tokenizer_specs(service.registry, names, hub_id, limits)
+        return [service.load_spec(spec, lambda message: progress(0, desc=message)) for spec in specs]
+
+    def describe(loaded, with_special) -> str:
+        lines = [f"- **{t.name}**: {t.origin}; adds `{t.added_special_names}`" for t in loaded]
+        return f"{POLICY[bool(with_special)]}\n\n" + "\n".join(lines)
+
+    @user_errors
+    def flores_sentences(chosen_languages, split, number):
+        return pd.DataFrame(cost.flores_rows(chosen_languages, split, number), columns=["language", "text"])
+
+    @user_errors
+    def count_tokens(sentences, tokenizers, hub_id, base, price, context, with_special, progress=gr.Progress()):
+        pairs = cost.check_rows(sentences, limits)
+        price, context = cost.check_price(price), cost.check_context(context)
+        loaded = load_tokenizers(tokenizers, hub_id, progress)
+        costs = cost.sentence_costs(loaded, pairs, base, price, context, bool(with_special))
+        return describe(loaded, with_special), _chart_data(costs), costs
+
+    @user_errors
+    def show_tokens(sentences, inspect, base, tokenizers, hub_id, with_special, progress=gr.Progress()):
+        pairs = cost.check_rows(sentences, limits)
+        text, base_text = cost.text_of(pairs, inspect), cost.text_of(pairs, base)
+        loaded = load_tokenizers(tokenizers, hub_id, progress)
+        return "".join(token_view_html(t, inspect, text, base, base_text, bool(with_special), MAX_VIEW_TOKENS)
+                       for t in loaded)
+
+    @user_errors
+    def corpus_premiums(tokenizers, hub_id, corpus, base, price, with_special, progress=gr.Progress()):
+        price = cost.check_price(price)
+        loaded = load_tokenizers(tokenizers, hub_id, progress)
+        progress(0.5, desc="Counting every sentence (cached after the first time)…")
+        costs = cost.corpus_costs(loaded, corpus, base, price, bool(with_special))
+        path = Path(tempfile.mkdtemp(prefix="tokenizer-cost-")) / f"tokenizer_premium_{corpus}.csv"
+        path.write_text(cost.costs_csv(costs), encoding="utf-8")
+        return describe(loaded, with_special), _chart_data(costs), cost.premium_table(costs), str(path)
+
+    load.click(flores_sentences, [chosen_languages, split, number], sentences, api_name="flores_sentences",
+               **CHEAP_EVENT)
+    counted = count.click(count_tokens, [sentences, tokenizers, hub_id, base, price, context, with_special],
+                          [summary, chart, table], api_name="count_tokens", **CHEAP_EVENT)
+    view_inputs = [sentences, inspect, base, tokenizers, hub_id, with_special]
+    show.click(show_tokens, view_inputs, tokens_html, api_name="show_tokens", **CHEAP_EVENT)
+    counted.success(show_tokens, view_inputs, tokens_html, api_name="show_tokens_after_count",
+                    api_visibility="private", **CHEAP_EVENT)
+    run_corpus.click(corpus_premiums, [tokenizers, hub_id, corpus, base, price, with_special],
+                     [corpus_summary, corpus_chart, corpus_table, corpus_csv], api_name="corpus_premiums",
+                     **CHEAP_EVENT)
