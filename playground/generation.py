@@ -19,6 +19,9 @@ from playground.loaders.language import LanguageModel
 from playground.settings import Limits
 
 
+MIN_TEMPERATURE = 1e-8  # below this (but above 0) float32 logits / T can overflow
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
     temperature: float = 1.0  # 0 means greedy: the exact limit of temperature -> 0
@@ -32,7 +35,8 @@ class SamplingSettings:
         return self.temperature == 0
 
     def validated(self) -> "SamplingSettings":
-        """Self, if every knob is a finite number in its range; otherwise a message saying which is not."""
+        """These knobs with exact types (float, int), if each is a finite number in its range; otherwise a
+        message saying which is not."""
         checks = (
             ("temperature", self.temperature, 0.0, 100.0),
             ("top-k", self.top_k, 0, 1_000_000),
@@ -47,7 +51,18 @@ class SamplingSettings:
                 raise PlaygroundError(f"{name} must be between {low} and {high}, got {value}.")
         if self.top_p == 0:
             raise PlaygroundError("top-p must be above 0 (it keeps the smallest set of tokens reaching that mass).")
-        return self
+        if 0 < self.temperature < MIN_TEMPERATURE:
+            # logits / T would overflow float32 and turn the distribution into NaN; 0 is the exact limit.
+            raise PlaygroundError(
+                f"temperature {self.temperature:g} is too close to 0 to compute; use 0 for greedy "
+                f"(its exact limit) or at least {MIN_TEMPERATURE:g}."
+            )
+        if self.top_k != int(self.top_k):
+            raise PlaygroundError(f"top-k must be a whole number, got {self.top_k}.")
+        # transformers' processors insist on these types (e.g. a temperature of int 2 is refused).
+        return SamplingSettings(
+            float(self.temperature), int(self.top_k), float(self.top_p), float(self.min_p), float(self.repetition_penalty)
+        )
 
     def generate_kwargs(self) -> dict:
         """Arguments for `model.generate` that apply exactly these knobs, in transformers' order."""

@@ -1,0 +1,229 @@
+"""What the sampling tab shows, as plain values: HTML strings and tables (no Gradio here).
+
+Each function takes the results of `playground.sampling`, `token_steps` or `sampling_sweep` and
+returns what one output component displays.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from playground.generation import SamplingSettings, check_new_tokens, check_prompt, encode_prompt
+from playground.loaders.language import LanguageModel
+from playground.sampling import Stage, descending_order, next_token_distribution, tail_points
+from playground.sampling_sweep import (
+    SearchResult, SweepColumn, check_count, compare_search, parse_temperatures, temperature_sweep,
+)
+from playground.settings import Limits
+from playground.token_steps import StepSession, advance, check_seed, start_session
+from playground.token_text import readable_token
+
+TOP_ROWS = 12  # tokens shown in the stage chart (the model's favourites and the final favourites)
+STAGE_COLUMNS = ["stage", "knob", "surviving tokens", "entropy (bits)", "mass removed", "top token", "top probability"]
+STEP_COLUMNS = ["step", "token", "model probability", "probability drawn with", "model rank", "entropy (bits)",
+                "alternatives"]
+
+
+def _percent(p: float) -> str:
+    if p == 0:
+        return "0"
+    if p >= 0.001:
+        return f"{p:.1%}"
+    return f"{p:.1e}"
+
+
+def _bits(value: float) -> float:
+    return round(max(0.0, value), 3)  # -0.0 from rounding reads as a bug
+
+
+def _shown_stages(stages: list[Stage]) -> list[Stage]:
+    """The raw logits, then each knob of the chain; an unused repetition penalty is left out."""
+    return [s for s in stages if s.name != "repetition penalty" or s.active]
+
+
+def _top_token_ids(stages: list[Stage], rows: int) -> list[int]:
+    """The model's favourites and the final favourites, in the order the knobs see them."""
+    ordering = next(s for s in stages if s.name == "repetition penalty").probs  # later stages keep this order
+    wanted = set(torch.topk(stages[0].probs, rows).indices.tolist()) | set(torch.topk(stages[-1].probs, rows).indices.tolist())
+    return sorted(wanted, key=lambda i: -float(ordering[i]))[: rows + rows // 2]
+
+
+def stage_table(stages: list[Stage], tokenizer: PreTrainedTokenizerBase) -> pd.DataFrame:
+    rows = []
+    for stage in _shown_stages(stages):
+        top = int(torch.argmax(stage.probs))
+        rows.append([stage.name, stage.knob, stage.survivors, _bits(stage.entropy_bits),
+                     round(stage.removed_mass, 4), readable_token(tokenizer, top), round(float(stage.probs[top]), 4)])
+    return pd.DataFrame(rows, columns=STAGE_COLUMNS)
+
+
+def _bar_cell(p: float, removed_here: bool, final: bool) -> str:
+    if removed_here:
+        return '<td class="smp-cut" title="removed by this knob">✂ removed</td>'
+    if p == 0:
+        return '<td class="smp-gone">–</td>'
+    width = max(1.0, 100 * p)
+    colour = "#2563eb" if final else "#64748b"
+    return (f'<td><div class="smp-bar" style="width:{width:.1f}%;background:{colour}"></div>'
+            f'<span class="smp-p">{_percent(p)}</span></td>')
+
+
+_CHART_STYLE = """<style>
+.smp-chart{border-collapse:collapse;font-size:13px;width:100%;color:#0f172a;background:#fff}
+.smp-chart th,.smp-chart td{border-bottom:1px solid #e2e8f0;padding:3px 6px;text-align:left;vertical-align:top}
+.smp-chart th{font-weight:600;background:#f8fafc}
+.smp-chart th small{display:block;font-weight:400;color:#475569}
+.smp-chart td{min-width:90px}
+.smp-tok{font-family:ui-monospace,monospace;white-space:pre;background:#f1f5f9;border-radius:3px;padding:0 3px}
+.smp-bar{height:8px;border-radius:2px}
+.smp-p{font-variant-numeric:tabular-nums}
+.smp-cut{color:#b91c1c;text-decoration:line-through}
+.smp-gone{color:#94a3b8}
+.smp-final{background:#eff6ff}
+</style>"""
+
+
+def stage_chart(stages: list[Stage], tokenizer: PreTrainedTokenizerBase) -> str:
+    """A table: one row per top token, one column per stage, bars for probabilities, ✂ where a knob cut."""
+    shown = _shown_stages(stages)
+    head = ["<th>token</th>"]
+    for stage in shown:
+        state = stage.knob if stage.active else f"{stage.knob} (no change)"
+        details = f"{stage.survivors:,} token{'' if stage.survivors == 1 else 's'} · {_bits(stage.entropy_bits)} bits"
+        if stage.removed_count:
+            details += f" · cut {stage.removed_count:,} ({_percent(stage.removed_mass)} of the mass), renormalised"
+        final = ' class="smp-final"' if stage is shown[-1] else ""
+        head.append(f"<th{final}>{html.escape(stage.name)}<small>{html.escape(state)}</small><small>{details}</small></th>")
+    body = []
+    for token_id in _top_token_ids(stages, TOP_ROWS):
+        label = html.escape(readable_token(tokenizer, token_id))
+        cells = [f'<td><span class="smp-tok">{label}</span></td>']
+        for stage in shown:
+            removed_here = stage.previous is not None and bool(stage.previous.kept[token_id]) and not bool(stage.kept[token_id])
+            cells.append(_bar_cell(float(stage.probs[token_id]), removed_here and stage.active, stage is shown[-1]))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    caption = ("Each column is one step of the chain transformers applies, left to right; the last column is the "
+               "distribution the next token is drawn from.")
+    return (f'{_CHART_STYLE}<table class="smp-chart" id="sampling-stage-chart"><caption style="text-align:left">'
+            f"{caption}</caption><thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def tail_frame(stages: list[Stage]) -> pd.DataFrame:
+    """log10 probability by log10 rank, for the raw distribution and after each active knob."""
+    raw_order = descending_order(stages[0].probs)
+    penalty = stages[1]
+    knob_order = descending_order(penalty.probs) if penalty.active else raw_order  # later stages keep this ranking
+    rows = []
+    for stage in _shown_stages(stages):
+        if stage.active:
+            order = raw_order if stage is stages[0] else knob_order
+            rows += [(math.log10(rank), math.log10(p), stage.name) for rank, p in tail_points(stage.probs, order)]
+    return pd.DataFrame(rows, columns=["log10 rank", "log10 probability", "stage"])
+
+
+def _token_colour(p: float) -> str:
+    """Unlikely tokens glow orange; the model's confident picks stay pale (colour-blind safe, one hue)."""
+    return f"rgba(234, 88, 12, {0.08 + 0.75 * (1 - p) ** 2:.2f})"
+
+
+def _step_title(step) -> str:
+    alternatives = ", ".join(f"{c.token} {_percent(c.probability)}" for c in step.alternatives)
+    return (f"{step.token}: model {_percent(step.raw_probability)} (rank {step.raw_rank}), drawn with "
+            f"{_percent(step.probability)} · {step.survivors:,} candidates, {_bits(step.entropy_bits)} bits · "
+            f"top after the knobs: {alternatives}")
+
+
+def step_text(session: StepSession | None, prompt: str) -> str:
+    """The prompt, then each generated token coloured by the model's probability of it (hover for details)."""
+    if session is None or not session.steps:
+        return '<div id="sampling-steps">Press <b>Step one token</b> or <b>Run N tokens</b> to start.</div>'
+    spans = []
+    for step in session.steps:
+        text = step.text if step.text and "\ufffd" not in step.text else step.token
+        spans.append(f'<span title="{html.escape(_step_title(step))}" style="background:{_token_colour(step.raw_probability)};'
+                     f'border-radius:3px;white-space:pre-wrap">{html.escape(text)}</span>')
+    status = f"<p><i>Stopped: {html.escape(session.finished)}.</i></p>" if session.finished else ""
+    legend = ("<p style='font-size:12px;color:#475569'>Darker orange = the model found the token less likely. "
+              "Hover a token for its probability and the alternatives.</p>")
+    return (f'<div id="sampling-steps" style="line-height:1.8;color:#0f172a;background:#fff;padding:8px">'
+            f'<span style="color:#64748b;white-space:pre-wrap">{html.escape(prompt[-2000:])}</span>{"".join(spans)}'
+            f"{status}{legend}</div>")
+
+
+def step_table(session: StepSession | None) -> pd.DataFrame:
+    rows = []
+    for number, step in enumerate(session.steps if session else [], start=1):
+        alternatives = ", ".join(f"{c.token} {_percent(c.probability)}" for c in step.alternatives)
+        rows.append([number, step.token, round(step.raw_probability, 4), round(step.probability, 4), step.raw_rank,
+                     _bits(step.entropy_bits), alternatives])
+    return pd.DataFrame(rows, columns=STEP_COLUMNS)
+
+
+def sweep_tables(columns: list[SweepColumn]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Samples side by side (one column per temperature), and the diversity of each column."""
+    texts = pd.DataFrame({f"T = {c.temperature:g}": list(c.texts) for c in columns})
+    texts.insert(0, "sample", range(1, len(texts) + 1))
+    diversity = pd.DataFrame(
+        [[f"T = {c.temperature:g}", f"{c.distinct} of {len(c.texts)}", _bits(c.mean_entropy_bits)] for c in columns],
+        columns=["temperature", "distinct continuations", "mean entropy per token (bits)"],
+    )
+    return texts, diversity
+
+
+def search_table(results: list[SearchResult]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [[r.method, r.text, r.tokens, round(r.log_prob, 3), round(r.mean_log_prob, 3)] for r in results],
+        columns=["method", "continuation", "tokens", "log-probability (nats)", "per token"],
+    )
+
+
+def _prompt_ids(lm: LanguageModel, prompt: str, use_chat_template: bool, limits: Limits) -> torch.Tensor:
+    return encode_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
+
+
+def next_token_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+                    limits: Limits) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """The stage chart, the per-stage table and the tail curves for the prompt's next token."""
+    settings = settings.validated()
+    stages = next_token_distribution(lm, _prompt_ids(lm, prompt, use_chat_template, limits), settings)
+    return stage_chart(stages, lm.tokenizer), stage_table(stages, lm.tokenizer), tail_frame(stages)
+
+
+def steps_view(lm: LanguageModel, session: StepSession | None, prompt: str, use_chat_template: bool,
+               settings: SamplingSettings, seed: int, tokens: int, limits: Limits
+               ) -> tuple[StepSession, str, pd.DataFrame]:
+    """Continue the session by `tokens` tokens; a new model, prompt, template choice or seed starts over.
+
+    Knob changes apply from the next token on, so a person can, say, cool the temperature mid-sentence.
+    """
+    settings = settings.validated()
+    tokens = check_new_tokens(tokens, limits)
+    identity = (lm.name, prompt, bool(use_chat_template), seed)
+    if session is None or session.identity != identity:
+        session = start_session(identity, _prompt_ids(lm, prompt, use_chat_template, limits), seed)
+    advance(lm, session, settings, tokens, limits.max_new_tokens)
+    return session, step_text(session, prompt), step_table(session)
+
+
+def sweep_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+               temperatures: str, samples: int, new_tokens: int, seed: int, limits: Limits
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    settings = settings.validated()
+    values = parse_temperatures(temperatures, limits)
+    samples = check_count("Samples per temperature", samples, 1, limits.max_samples)
+    new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
+    seed = check_seed(seed)
+    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
+    return sweep_tables(temperature_sweep(lm, ids, settings, values, samples, new_tokens, seed))
+
+
+def search_view(lm: LanguageModel, prompt: str, use_chat_template: bool, beams: int, new_tokens: int,
+                limits: Limits) -> pd.DataFrame:
+    beams = check_count("Beams", beams, 2, limits.max_beams)
+    new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
+    return search_table(compare_search(lm, _prompt_ids(lm, prompt, use_chat_template, limits), beams, new_tokens))
