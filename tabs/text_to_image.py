@@ -1,0 +1,130 @@
+"""Text-to-image: prompt, the diffusion knobs, and the denoising made visible step by step."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from playground import text_to_image_views as views
+from playground.service import ModelService
+from playground.text_to_image import (
+    MAX_SEED, MIN_SIDE, RANDOM_SEED, SCHEDULERS, ImageRequest, Result, generate_steps, grid_requests, model_defaults,
+)
+from tabs.common import CHEAP_EVENT, MODEL_EVENT, load_with_progress, model_picker, user_errors
+
+TITLE = "Text-to-image"
+ORDER = 60
+
+INTRO = """A diffusion model starts from pure noise (in a small **latent** space, 1/8 of the image's size) and
+removes a little of it at every **step**, steered by the prompt's text embedding. **Guidance** (CFG) runs the
+UNet with and without the prompt and pushes away from the unprompted prediction: more guidance follows the
+prompt more literally, too much burns the image. The **scheduler** decides how much noise each step removes.
+Watch the latents turn into a picture: each preview below is a cheap linear map of the latents to colours;
+the last image is the real VAE decode."""
+
+
+def build(service: ModelService) -> None:
+    limits = service.settings.limits
+    defaults = model_defaults(service.registry.get("text_to_image", None))
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=2):
+            prompt = gr.Textbox("a watercolor painting of a lighthouse on a cliff at sunset", label="Prompt", lines=2,
+                                max_length=limits.max_prompt_chars, elem_id="t2i-prompt",
+                                info="The text encoder reads 77 tokens at most.")
+            negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, max_length=limits.max_prompt_chars,
+                                         info="What to steer away from; used only when guidance is above 1.")
+            with gr.Row():
+                steps = gr.Slider(1, limits.max_diffusion_steps, defaults.steps, step=1, label="Steps",
+                                  elem_id="t2i-steps-knob")
+                guidance = gr.Slider(0, limits.max_guidance_scale, defaults.guidance, step=0.5,
+                                     label="Guidance scale (CFG)", info="0 or 1 = off")
+            with gr.Row():
+                width = gr.Slider(MIN_SIDE, limits.max_image_side, defaults.side, step=8, label="Width",
+                                  elem_id="t2i-width")
+                height = gr.Slider(MIN_SIDE, limits.max_image_side, defaults.side, step=8, label="Height",
+                                   elem_id="t2i-height")
+                seed = gr.Number(0, label="Seed", precision=0, minimum=RANDOM_SEED, maximum=MAX_SEED,
+                                 info="-1 = random (the result tells which)")
+            with gr.Row():
+                scheduler = gr.Dropdown(list(SCHEDULERS), value="Model default", label="Scheduler")
+                model = model_picker(service, "text_to_image", label="Diffusion model")
+            hint = gr.Markdown(defaults.hint)
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary")
+                stop = gr.Button("Stop")
+        with gr.Column(scale=3):
+            image = gr.Image(label="Image (live preview while denoising)", type="filepath", format="png",
+                             height=420, interactive=False, elem_id="t2i-image")
+            status = gr.Markdown(elem_id="t2i-status")
+    steps_strip = gr.Gallery(label="Denoising, step by step", columns=8, height=200, elem_id="t2i-steps",
+                             object_fit="contain", format="png", fit_columns=False, interactive=False)
+    gallery = gr.Gallery(label="Your results (settings in each caption and inside each PNG)", columns=6, height=260,
+                         format="png", fit_columns=False, interactive=False, elem_id="t2i-gallery")
+    knobs = [prompt, negative_prompt, steps, guidance, seed, scheduler, width, height, model]
+
+    @user_errors
+    def generate(prompt, negative_prompt, steps, guidance, seed, scheduler, width, height, model,
+                 progress=gr.Progress()):
+        request = ImageRequest(prompt, negative_prompt, steps, guidance, seed, scheduler, width, height)
+        request = request.validated(limits)
+        pipeline = load_with_progress(service, "text_to_image", model, progress)
+        shown = []
+        for event in generate_steps(pipeline, request, model):
+            if isinstance(event, Result):
+                yield event.image, views.result_strip(event), views.result_status(event)
+                return
+            progress((event.index, event.total), desc="Denoising", unit="steps")
+            shown.append(event)
+            yield event.preview, views.strip(shown), views.step_status(event)
+
+    # The progress bar goes on the status line, so it never hides the live preview.
+    generated = run.click(generate, knobs, [image, steps_strip, status], api_name="generate", show_progress_on=status,
+                          **MODEL_EVENT)
+
+    @user_errors
+    def keep_in_gallery(path, items):
+        return views.gallery_with(items, path, limits.max_gallery_images)
+
+    generated.success(keep_in_gallery, [image, gallery], gallery, api_visibility="private", **CHEAP_EVENT)
+
+    def apply_defaults(name):
+        chosen = model_defaults(service.registry.get("text_to_image", name))
+        return chosen.steps, chosen.guidance, chosen.side, chosen.side, chosen.hint
+
+    model.input(user_errors(apply_defaults), model, [steps, guidance, width, height, hint],
+                api_visibility="private", **CHEAP_EVENT)
+
+    with gr.Accordion("Same-seed grid: what guidance and steps do", open=False):
+        gr.Markdown("One seed, the prompt and size above, and every pair of these guidance values and step counts.")
+        with gr.Row():
+            grid_guidances = gr.Textbox("0, 1.5, 4", label="Guidance values", info="comma-separated")
+            grid_steps = gr.Textbox("1, 2, 4", label="Step counts", info="comma-separated")
+        with gr.Row():
+            run_grid = gr.Button("Generate the grid", variant="primary")
+            stop_grid = gr.Button("Stop")
+        grid_status = gr.Markdown(elem_id="t2i-grid-status")
+        grid = gr.Gallery(label="Grid (rows: guidance, columns: steps)", columns=3, height=480, format="png",
+                          fit_columns=False, interactive=False, elem_id="t2i-grid")
+
+    @user_errors
+    def same_seed_grid(prompt, negative_prompt, seed, scheduler, width, height, model, guidance_values, step_counts,
+                       progress=gr.Progress()):
+        base = ImageRequest(prompt, negative_prompt, 1, 0, seed, scheduler, width, height).validated(limits)
+        requests = grid_requests(base, guidance_values, step_counts, limits)
+        pipeline = load_with_progress(service, "text_to_image", model, progress)
+        results: list[Result] = []
+        yield gr.Gallery([], columns=views.grid_columns(requests)), views.grid_status(results, len(requests), base.seed)
+        for request in requests:
+            for event in generate_steps(pipeline, request, model, previews=False):
+                if isinstance(event, Result):
+                    results.append(event)
+                    yield views.grid_cells(results), views.grid_status(results, len(requests), base.seed)
+                else:  # yielding between steps lets Stop end the grid within one step
+                    progress((len(results), len(requests)), desc=f"Image {len(results) + 1}/{len(requests)}")
+                    yield gr.skip(), gr.skip()
+
+    grid_made = run_grid.click(
+        same_seed_grid, [prompt, negative_prompt, seed, scheduler, width, height, model, grid_guidances, grid_steps],
+        [grid, grid_status], api_name="same_seed_grid", show_progress_on=grid_status, **MODEL_EVENT)
+    for button in (stop, stop_grid):
+        button.click(None, None, None, cancels=[generated, grid_made], api_visibility="private")
