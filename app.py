@@ -24,10 +24,12 @@ from tabs import lessons, status, tab_modules  # noqa: E402
 from tabs.common import run_model_events_on_gpu  # noqa: E402
 
 TITLE = "Foundation Models Playground"
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 
 
 def build_app(service: ModelService) -> gr.Blocks:
     lesson_by_tab = load_lessons()
+    gr.set_static_paths([ASSETS])  # presets and galleries show shipped files
     tab_inputs: dict[str, lessons.TabInputs] = {}
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nSee how foundation models behave: one concept per tab, real models underneath.")

@@ -94,7 +94,7 @@ def build(service: ModelService) -> None:
     model.input(user_errors(apply_defaults), model, [steps, guidance, width, height, hint],
                 api_visibility="private", **CHEAP_EVENT)
 
-    with gr.Accordion("Same-seed grid: what guidance and steps do", open=False):
+    with gr.Accordion("Same-seed grid: what guidance and steps do", open=True):
         gr.Markdown("One seed, the prompt and size above, and every pair of these guidance values and step counts.")
         with gr.Row():
             grid_guidances = gr.Textbox("0, 1.5, 4", label="Guidance values", info="comma-separated")
