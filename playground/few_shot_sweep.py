@@ -1,0 +1,113 @@
+"""Accuracy on a held-out labelled set as shots are added (k = 0, 1, 2, 4, 8), plus the same shots in a
+shuffled order and with random labels: Min et al. (2022) found the format of the demonstrations
+matters more than whether their labels are right; here a person can check that on a local model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from playground.errors import PlaygroundError
+from playground.few_shot import (
+    AS_GIVEN, LABELS, RANDOM_LABELS, SHUFFLED, Example, FewShotRequest, build_prompt, check_outputs_are_labels,
+    choose_shots, examples_from_rows, label_log_likelihoods, label_token_ids, answer_text, shared_prefix,
+)
+from playground.generation import SamplingSettings, generate
+from playground.loaders.language import LanguageModel
+from playground.settings import Limits
+
+SHOT_COUNTS = (0, 1, 2, 4, 8)
+GREEDY = SamplingSettings(temperature=0)
+
+
+@dataclass(frozen=True)
+class SweepSetting:
+    name: str  # what the chart's axis shows, e.g. "k=4" or "k=8 shuffled"
+    k: int
+    order: str
+
+
+def sweep_settings(available: int) -> list[SweepSetting]:
+    """k = 0, 1, 2, 4, 8 capped by the examples available; at the largest k, shuffled and random labels."""
+    counts = sorted({min(k, available) for k in SHOT_COUNTS})
+    settings = [SweepSetting(f"k={k}", k, AS_GIVEN) for k in counts]
+    largest = counts[-1]
+    if largest >= 2:
+        settings.append(SweepSetting(f"k={largest} shuffled", largest, SHUFFLED))
+    if largest >= 1:
+        settings.append(SweepSetting(f"k={largest} random labels", largest, RANDOM_LABELS))
+    return settings
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    setting: str
+    item: int  # 1-based position in the held-out set
+    input: str
+    expected: str
+    predicted: str
+    correct: bool
+    expected_probability: float | None  # classification only: p(expected label) over the label set
+
+
+def normalised(text: str) -> str:
+    """Case, surrounding quotes, trailing full stop and runs of spaces do not count as wrong answers."""
+    return re.sub(r"\s+", " ", text.strip().strip("\"'").rstrip(".").strip()).casefold()
+
+
+def checked_eval_set(rows: object, request: FewShotRequest, limits: Limits) -> list[Example]:
+    eval_set = examples_from_rows(rows, limits, what="held-out item", cap=limits.max_eval_items)
+    if not eval_set:
+        raise PlaygroundError("The held-out set is empty: add labelled items (input, expected) to sweep.")
+    if request.answer == LABELS:
+        check_outputs_are_labels(eval_set, request.labels, what="Held-out item")
+    return eval_set
+
+
+def sweep(
+    lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits
+) -> Iterator[ItemResult]:
+    """Score every held-out item under every setting, one item at a time (so a caller can show progress
+    and stop between items). Shots are chosen with the request's seed: the same seed, the same sweep."""
+    labels_ids = label_token_ids(lm, request.labels, request.fmt.use_chat_template) if request.labels else []
+    answer_tokens = max(len(lm.tokenizer(" " + item.output).input_ids) for item in eval_set) + 2
+    for setting in sweep_settings(len(request.examples)):
+        shots = choose_shots(request.examples, setting.k, setting.order, request.seed, request.labels)
+        prompts = [build_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]
+        prefix = shared_prefix(lm, [prompt.ids for prompt in prompts]) if request.labels else None
+        for number, (item, prompt) in enumerate(zip(eval_set, prompts), start=1):
+            if request.labels:
+                scores = label_log_likelihoods(lm, prompt.ids, labels_ids, prefix)
+                probabilities = scores.double().softmax(dim=0)
+                predicted = request.labels[int(probabilities.argmax())]
+                expected_probability = float(probabilities[request.labels.index(item.output)])
+                correct = predicted == item.output
+            else:
+                generation = generate(lm, prompt.ids, GREEDY, min(answer_tokens, limits.max_new_tokens))
+                predicted = answer_text(generation, prompt.chat)
+                expected_probability = None
+                correct = normalised(predicted) == normalised(item.output)
+            yield ItemResult(setting.name, number, item.input, item.output, predicted, correct, expected_probability)
+
+
+@dataclass(frozen=True)
+class SettingAccuracy:
+    setting: str
+    accuracy: float
+    correct: int
+    scored: int
+    mean_expected_probability: float | None
+
+
+def accuracy_by_setting(results: Sequence[ItemResult]) -> list[SettingAccuracy]:
+    """Per setting, in sweep order: the share answered right, and the mean probability of the right label."""
+    rows = []
+    for name in dict.fromkeys(result.setting for result in results):
+        group = [result for result in results if result.setting == name]
+        correct = sum(result.correct for result in group)
+        probabilities = [r.expected_probability for r in group if r.expected_probability is not None]
+        mean = sum(probabilities) / len(probabilities) if probabilities else None
+        rows.append(SettingAccuracy(name, correct / len(group), correct, len(group), mean))
+    return rows
