@@ -8,6 +8,8 @@ import math
 
 import pytest
 
+from playground.service import ModelService
+
 from playground.errors import ModelUnavailableError, PlaygroundError
 from playground.loaders.tokenizer import OFFLINE_FILES, TIKTOKEN_ENCODINGS, check_hub_id
 from playground.registry import ModelSpec
@@ -102,7 +104,8 @@ def test_counts_equal_sentencepiece_tiktoken_and_open_clip_counts(tokenizers):
     assert [min(count, 77) for count in counts] == (clip.backend.tokenizer(texts) != 0).sum(dim=1).tolist()
 
 
-def test_every_registered_language_model_has_its_tokenizer(service):
+def test_every_registered_language_model_has_its_tokenizer(test_settings):
+    service = ModelService(test_settings)  # its own cache: other tests may have loaded the weights
     sources = {spec.source for spec in service.registry.specs("tokenizer")}
     for spec in service.registry.specs("language"):
         assert any(source.endswith(spec.source) for source in sources), spec.name
