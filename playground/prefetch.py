@@ -48,10 +48,20 @@ def _text_to_image(spec: ModelSpec, settings: Settings) -> str:
     return DiffusionPipeline.download(spec.source)
 
 
+def _tokenizer(spec: ModelSpec, settings: Settings) -> str:
+    import torch
+
+    from playground.loaders.tokenizer import load_tokenizer
+
+    load_tokenizer(spec, "cpu", torch.float32, settings)  # a load caches the files it fetched
+    return "cached"
+
+
 DOWNLOADERS: dict[str, Callable[[ModelSpec, Settings], str]] = {
     "language": _language,
     "clip": _clip,
     "text_to_image": _text_to_image,
+    "tokenizer": _tokenizer,
 }
 
 
