@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from bench.common import median_seconds, report
+from bench.common import interleaved_medians, median_seconds, report
 from playground.clip_gallery import GALLERY_DIR
 from playground.clip_views import classification
 from playground.clip_zero_shot import SINGLE_TEMPLATE, encode_texts, get_template_set, label_embeddings, template_sets
@@ -27,16 +27,6 @@ IMAGE = str(GALLERY_DIR / "cat.jpg")
 LABELS = ["cat", "dog", "astronaut", "rocket", "cup of coffee", "horse"]
 
 
-def interleaved_medians(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median seconds of each, run alternately so that load from other processes hits both alike."""
-    first(), second()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for function, bucket in ((first, times[0]), (second, times[1])):
-            start = time.perf_counter()
-            function()
-            bucket.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def random_weights_source() -> str:

@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is built locally
 
 import torch  # noqa: E402
 
-from bench.common import median_seconds, report  # noqa: E402
+from bench.common import interleaved_medians, median_seconds, report  # noqa: E402
 from playground.latent_preview import latents_to_rgb  # noqa: E402
 from playground.service import ModelService  # noqa: E402
 from playground.settings import load_settings  # noqa: E402
@@ -41,16 +41,6 @@ SD_TURBO_UNET = dict(
 )
 
 
-def interleaved_medians(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median seconds of each, run alternately so that load from other processes hits both alike."""
-    first(), second()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for function, bucket in ((first, times[0]), (second, times[1])):
-            start = time.perf_counter()
-            function()
-            bucket.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def tab_run(pipeline, request: ImageRequest, previews: bool):

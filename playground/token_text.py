@@ -17,7 +17,7 @@ _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # sentencepiece byte fallback
 
 
 @lru_cache(maxsize=1)
-def _byte_level_decoder() -> dict[str, int]:
+def byte_level_decoder() -> dict[str, int]:
     """GPT-2's reversible map from printable characters back to the bytes they stand for."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     codes = printable[:]
@@ -37,7 +37,7 @@ def token_bytes(tokenizer: PreTrainedTokenizerBase, token_id: int) -> bytes | No
         return None
     if match := _BYTE_PIECE.fullmatch(piece):
         return bytes([int(match.group(1), 16)])
-    decoder = _byte_level_decoder()
+    decoder = byte_level_decoder()
     if all(char in decoder for char in piece):
         return bytes(decoder[char] for char in piece)
     return None

@@ -10,30 +10,18 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Protocol, Sequence
 
 import numpy as np
+
+from playground.token_text import byte_level_decoder
 
 _BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")  # SentencePiece byte fallback, e.g. <0xE1>
 _SPACE_MARK = "\u2581"  # SentencePiece's visible space
 
 
-@cache
-def _byte_level_decoder() -> dict[str, int]:
-    """GPT-2's printable stand-ins for the 256 bytes, reversed (the `Ġ` in `Ġworld` is a space)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    codes, extra = list(printable), 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return {chr(code): byte for byte, code in zip(printable, codes)}
-
-
 def byte_level_bytes(piece: str) -> bytes:
-    decoder = _byte_level_decoder()
+    decoder = byte_level_decoder()
     return bytes(decoder[char] for char in piece)
 
 
