@@ -111,3 +111,12 @@ def test_service_loads_a_real_model_once_and_reports_it(service):
     row = next(r for r in service.cache.status() if r["model"] == service.registry.get("language", name).source)
     assert row["device"] == "cpu" and row["dtype"] == "float32" and row["memory_mb"] > 0
     assert service.cache.load_counts[service.key(service.registry.get("language", name))] == 1
+
+
+def test_preload_warms_the_models_a_lesson_needs(test_settings):
+    from playground.service import ModelService
+
+    service = ModelService(test_settings)
+    service.preload(("language", "clip"))
+    assert service.is_loaded("language", None) and service.is_loaded("clip", None)
+    assert {row["kind"] for row in service.cache.status()} == {"language", "clip"}

@@ -47,7 +47,7 @@ def test_a_bad_deep_link_is_ignored_with_a_note(page, app_url):
 # Where each tab's first preset shows its result, and what it must contain.
 FIRST_PRESET_RESULT = {
     "sampling": ("#sampling-stage-chart", "0 (greedy)"),
-    "few_shot": ("#few-shot-probabilities", "Neutral"),
+    "few_shot": ("#few-shot-probabilities", "Neutral"),  # the sentiment preset
     "chain_of_thought": ("#cot-verdict-0", "reference 11"),
     "clip_zero_shot": ("#clip-probabilities", "a bird"),
     "tokenizer_cost": ("#tokenizer-cost-table", "Burmese"),
