@@ -9,10 +9,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
-from transformers import TextIteratorStreamer
 
 from playground.errors import PlaygroundError
 from playground.loaders.language import LanguageModel
@@ -130,7 +128,6 @@ def generate(
     sampling: SamplingSettings,
     max_new_tokens: int,
     seed: int | None = 0,
-    streamer: TextIteratorStreamer | None = None,
 ) -> Generation:
     """One continuation of the prompt with `model.generate`; seeded, so sampled runs repeat."""
     if seed is not None:
@@ -142,27 +139,8 @@ def generate(
             attention_mask=torch.ones_like(prompt_ids),
             max_new_tokens=max_new_tokens,
             pad_token_id=lm.tokenizer.pad_token_id,
-            streamer=streamer,
             **sampling.validated().generate_kwargs(),
         )
     new = output[0, prompt_ids.shape[1]:]
     text = lm.tokenizer.decode(new, skip_special_tokens=True)
     return Generation(text, int(new.shape[0]), time.perf_counter() - start)
-
-
-def stream_generate(
-    lm: LanguageModel, prompt_ids: torch.Tensor, sampling: SamplingSettings, max_new_tokens: int, seed: int | None = 0
-) -> Iterator[str]:
-    """Yield the text so far as it is generated (for streaming into the UI)."""
-    import threading
-
-    streamer = TextIteratorStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
-    worker = threading.Thread(
-        target=generate, args=(lm, prompt_ids, sampling, max_new_tokens, seed, streamer), daemon=True
-    )
-    worker.start()
-    text = ""
-    for piece in streamer:
-        text += piece
-        yield text
-    worker.join()
