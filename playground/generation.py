@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from playground.errors import PlaygroundError
-from playground.loaders.language import LanguageModel
 from playground.settings import Limits
+
+if TYPE_CHECKING:  # the loader imports the remote model, which samples with SamplingSettings from here
+    from playground.loaders.language import LanguageModel
 
 
 MIN_TEMPERATURE = 1e-8  # below this (but above 0) float32 logits / T can overflow

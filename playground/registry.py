@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playground.errors import PlaygroundError
+from playground.remote_endpoint import RemoteEndpoint, is_remote_source
 from playground.settings import MODEL_KINDS, Settings
 
 # The offline demo model: SmolLM2-135M-Instruct (Apache-2.0) as a GGUF file inside a PyPI wheel.
@@ -62,7 +63,12 @@ class ModelSpec:
 
     @property
     def is_local_path(self) -> bool:
-        return _looks_like_path(self.location)
+        return not self.is_remote and _looks_like_path(self.location)
+
+    @property
+    def is_remote(self) -> bool:
+        """Served by an OpenAI-compatible inference server rather than loaded here."""
+        return is_remote_source(self.source)
 
     @property
     def location(self) -> str:
@@ -91,6 +97,8 @@ def _display_name(source: str) -> str:
         return tokenizer_names[source]
     if source == SMOLLM2_SOURCE:
         return "SmolLM2-135M-Instruct (offline demo)"
+    if is_remote_source(source):
+        return RemoteEndpoint.parse(source).display_name
     if _looks_like_path(source.split(":", 1)[-1]) and not source.startswith("pypi-gguf:"):
         return f"local: {source}"
     return source
@@ -108,6 +116,8 @@ def _language_model_tokenizers(language: list[ModelSpec], tokenizers: list[Model
     known = {spec.source for spec in tokenizers}
     derived = []
     for spec in language:
+        if spec.is_remote:  # its tokenizer is whatever the operator named; the tokenizer tab lists Hub ones
+            continue
         source = language_model_tokenizer_source(spec.source)
         if source not in known:
             known.add(source)

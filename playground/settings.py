@@ -45,6 +45,12 @@ class Limits:
     max_tokenizers: int = 10  # tokenizer tab: tokenizers compared in one request
     max_languages: int = 40  # tokenizer tab: language rows in one request
     max_queue_size: int = 200  # requests waiting beyond this are refused with a "busy" message
+    # Remote inference servers (OpenAI-compatible): how long to wait, how often to retry, how many
+    # requests the language tabs send at once (the server batches them; a local model runs one at a time).
+    remote_timeout_seconds: int = 60
+    remote_retries: int = 2
+    remote_concurrency: int = 16
+    remote_top_logprobs: int = 20  # the most alternatives OpenAI's API and vLLM's default return per token
 
 
 @dataclass(frozen=True)

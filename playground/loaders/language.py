@@ -12,6 +12,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from playground.errors import ModelUnavailableError
 from playground.registry import SMOLLM2_INSTALL, ModelSpec, smollm2_gguf_path
+from playground.remote_endpoint import RemoteEndpoint, is_remote_source
+from playground.remote_model import RemoteLanguageModel, connect
 from playground.settings import Settings
 
 
@@ -72,7 +74,20 @@ def weights_location(spec: ModelSpec, settings: Settings) -> str:
     return spec.source
 
 
-def load_language_model(spec: ModelSpec, device: str, dtype: torch.dtype, settings: Settings) -> LanguageModel:
+def load_remote_language_model(spec: ModelSpec, settings: Settings) -> RemoteLanguageModel:
+    """The server's model, with its tokenizer loaded here (prompts are built locally, computed remotely)."""
+    endpoint = RemoteEndpoint.parse(spec.source)
+    tokenizer_location = weights_location(ModelSpec("language", endpoint.tokenizer, endpoint.tokenizer), settings)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_location, trust_remote_code=False, local_files_only=settings.offline)
+    limits = settings.limits
+    return connect(endpoint, tokenizer, spec.name, limits.remote_timeout_seconds, limits.remote_retries,
+                   limits.remote_top_logprobs)
+
+
+def load_language_model(spec: ModelSpec, device: str, dtype: torch.dtype,
+                        settings: Settings) -> LanguageModel | RemoteLanguageModel:
+    if is_remote_source(spec.source):
+        return load_remote_language_model(spec, settings)
     location = weights_location(spec, settings)
     offline = settings.offline
     tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False, local_files_only=offline)
