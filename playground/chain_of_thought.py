@@ -16,6 +16,7 @@ import io
 import json
 import math
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -27,7 +28,9 @@ from playground.answer_extraction import extract_answer, format_number, parse_re
 from playground.batch_generation import BatchOutput, RowOutput, generate_batch, stream_batch
 from playground.errors import PlaygroundError
 from playground.generation import SamplingSettings, check_new_tokens
+from playground import remote_language as remote
 from playground.loaders.language import LanguageModel
+from playground.remote_model import RemoteLanguageModel
 from playground.settings import Limits
 
 GSM8K_DIR = Path(__file__).resolve().parent.parent / "assets" / "gsm8k"
@@ -222,9 +225,23 @@ def stream_mode(lm: LanguageModel, mode: str, problem: Problem, settings: CotSet
     """One mode on one problem, yielding the answer as it is written; the last result is scored."""
     prompt = build_prompt(lm, mode, problem.question, settings)
     ids = prompt_token_ids(lm, prompt, settings)
+    if isinstance(lm, RemoteLanguageModel):  # the server answers whole; the result comes at once
+        output = remote_batch(lm, [prompt], mode, settings)
+        yield _mode_result(mode, prompt, output.rows, problem.reference, output.seconds, finished=True)
+        return
     for output in stream_batch(lm, [ids], max_new_tokens=settings.max_new_tokens, stop_strings=prompt.stop_strings,
                                **_generation_args(mode, settings)):
         yield _mode_result(mode, prompt, output.rows, problem.reference, output.seconds, output.finished)
+
+
+def remote_batch(lm: RemoteLanguageModel, prompts: Sequence[Prompt], mode: str, settings: CotSettings) -> BatchOutput:
+    """The same rows `generate_batch` gives (samples of a prompt together), from requests sent at once."""
+    args = _generation_args(mode, settings)
+    start = time.perf_counter()
+    generations = remote.generate_many(lm, [prompt.text for prompt in prompts], args["sampling"], settings.max_new_tokens,
+                                       args["samples_per_prompt"], args["seed"], stop=prompts[0].stop_strings)
+    rows = tuple(RowOutput(g.text, g.new_tokens, g.seconds) for g in generations)
+    return BatchOutput(rows, time.perf_counter() - start)
 
 
 @dataclass
@@ -268,10 +285,11 @@ def evaluate(lm: LanguageModel, numbers: Sequence[int], modes: Sequence[str], se
             per_call = max(1, batch_size // settings.samples) if mode == SELF_CONSISTENCY else batch_size
             plan += [(mode, part) for part in _chunks(chunk, per_call)]
     for step, (mode, part) in enumerate(plan, start=1):
-        output: BatchOutput = generate_batch(
-            lm, [ids[mode][i] for i in part], max_new_tokens=settings.max_new_tokens,
-            stop_strings=prompts[mode][0].stop_strings, **_generation_args(mode, settings),
-        )
+        if isinstance(lm, RemoteLanguageModel):
+            output = remote_batch(lm, [prompts[mode][i] for i in part], mode, settings)
+        else:
+            output = generate_batch(lm, [ids[mode][i] for i in part], max_new_tokens=settings.max_new_tokens,
+                                    stop_strings=prompts[mode][0].stop_strings, **_generation_args(mode, settings))
         per_problem = len(output.rows) // len(part)
         for position, i in enumerate(part):
             rows = output.rows[position * per_problem:(position + 1) * per_problem]

@@ -21,7 +21,9 @@ from transformers import DynamicCache
 
 from playground.errors import PlaygroundError
 from playground.generation import Generation, SamplingSettings, check_new_tokens, check_prompt, encode_prompt, generate
+from playground import remote_language as remote
 from playground.loaders.language import LanguageModel
+from playground.remote_model import RemoteLanguageModel
 from playground.settings import Limits
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "assets" / "few_shot"
@@ -406,6 +408,14 @@ def run_few_shot(
     sampling = sampling.validated()
     max_new_tokens = check_new_tokens(max_new_tokens, limits)
     prompt = prompt_for(lm, request, limits)
-    generation = generate(lm, prompt.ids, sampling, max_new_tokens, seed=request.seed)
-    probabilities = label_probabilities(lm, prompt, request.labels) if request.labels else {}
+    if isinstance(lm, RemoteLanguageModel):
+        generation = remote.generate_text(lm, prompt.text, sampling, max_new_tokens, seed=request.seed)
+        probabilities = {}
+        if request.labels:
+            scores = remote.label_log_likelihoods(lm, prompt.text, label_token_ids(lm, request.labels, prompt.chat))
+            probabilities = dict(zip(request.labels, scores.softmax(dim=0).tolist()))
+    else:
+        generation = generate(lm, prompt.ids, sampling, max_new_tokens, seed=request.seed)
+        probabilities = label_probabilities(lm, prompt, request.labels) if request.labels else {}
     return FewShotResult(prompt, answer_text(generation, prompt.chat), generation, probabilities)
+

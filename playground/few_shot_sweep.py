@@ -16,6 +16,8 @@ from playground.few_shot import (
 )
 from playground.generation import SamplingSettings, generate
 from playground.loaders.language import LanguageModel
+from playground.remote_language import generate_text, label_log_likelihoods as remote_label_log_likelihoods
+from playground.remote_model import RemoteLanguageModel
 from playground.settings import Limits
 
 SHOT_COUNTS = (0, 1, 2, 4, 8)
@@ -71,21 +73,25 @@ def sweep(
 ) -> Iterator[ItemResult]:
     """Score every held-out item under every setting, one item at a time (so a caller can show progress
     and stop between items). Shots are chosen with the request's seed: the same seed, the same sweep."""
+    remote = isinstance(lm, RemoteLanguageModel)
     labels_ids = label_token_ids(lm, request.labels, request.fmt.use_chat_template) if request.labels else []
     answer_tokens = max(len(lm.tokenizer(" " + item.output).input_ids) for item in eval_set) + 2
     for setting in sweep_settings(len(request.examples)):
         shots = choose_shots(request.examples, setting.k, setting.order, request.seed, request.labels)
         prompts = [build_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]
-        prefix = shared_prefix(lm, [prompt.ids for prompt in prompts]) if request.labels else None
+        prefix = shared_prefix(lm, [prompt.ids for prompt in prompts]) if request.labels and not remote else None
         for number, (item, prompt) in enumerate(zip(eval_set, prompts), start=1):
             if request.labels:
-                scores = label_log_likelihoods(lm, prompt.ids, labels_ids, prefix)
+                scores = (remote_label_log_likelihoods(lm, prompt.text, labels_ids) if remote
+                          else label_log_likelihoods(lm, prompt.ids, labels_ids, prefix))
                 probabilities = scores.double().softmax(dim=0)
                 predicted = request.labels[int(probabilities.argmax())]
                 expected_probability = float(probabilities[request.labels.index(item.output)])
                 correct = predicted == item.output
             else:
-                generation = generate(lm, prompt.ids, GREEDY, min(answer_tokens, limits.max_new_tokens))
+                new_tokens = min(answer_tokens, limits.max_new_tokens)
+                generation = (generate_text(lm, prompt.text, GREEDY, new_tokens) if remote
+                              else generate(lm, prompt.ids, GREEDY, new_tokens))
                 predicted = answer_text(generation, prompt.chat)
                 expected_probability = None
                 correct = normalised(predicted) == normalised(item.output)

@@ -13,6 +13,7 @@ import inspect
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Sequence
 
 import torch
 from transformers import (
@@ -28,6 +29,7 @@ from playground.generation import SamplingSettings
 from playground.loaders.language import LanguageModel
 
 STAGE_NAMES = ("raw", "repetition penalty", "temperature", "top-k", "top-p", "min-p")
+TRANSFORMERS_ORDER = STAGE_NAMES[1:]
 
 
 def processor_chain(settings: SamplingSettings) -> list[tuple[str, str, LogitsProcessor | None]]:
@@ -102,8 +104,12 @@ class Stage:
         return 0 if self.previous is None else self.previous.survivors - self.survivors
 
 
-def next_token_stages(logits: torch.Tensor, input_ids: torch.Tensor, settings: SamplingSettings) -> list[Stage]:
+def next_token_stages(logits: torch.Tensor, input_ids: torch.Tensor, settings: SamplingSettings,
+                      order: Sequence[str] = TRANSFORMERS_ORDER) -> list[Stage]:
     """Every stage from the raw logits (vocab,) or (1, vocab) to the distribution that is sampled.
+
+    `order` is the order the knobs are applied in: transformers' by default; an inference server
+    may use its own (llama.cpp applies temperature last).
 
     `input_ids` (1, n) is the whole sequence so far, which the repetition penalty reads. With
     temperature 0 the last stage is one-hot on the argmax (the first one on ties, as `torch.argmax`
@@ -111,7 +117,9 @@ def next_token_stages(logits: torch.Tensor, input_ids: torch.Tensor, settings: S
     """
     scores = logits.reshape(1, -1).to(torch.float32)  # generate casts the logits to float32 too
     stages = [Stage("raw", "model logits", True, scores)]
-    for name, knob, processor in processor_chain(settings):
+    chain = {name: (knob, processor) for name, knob, processor in processor_chain(settings)}
+    for name in order:
+        knob, processor = chain[name]
         if processor is not None:
             scores = processor(input_ids, scores)
         stages.append(Stage(name, knob, processor is not None, scores, previous=stages[-1]))

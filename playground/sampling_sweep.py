@@ -25,7 +25,7 @@ from playground.settings import Limits
 class SweepColumn:
     temperature: float
     texts: tuple[str, ...]
-    mean_entropy_bits: float  # per generated token, of the distribution it was drawn from
+    mean_entropy_bits: float | None  # per generated token, of the distribution drawn from (None: not known)
 
     @property
     def distinct(self) -> int:

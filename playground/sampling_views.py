@@ -6,22 +6,28 @@ returns what one output component displays.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
+from typing import Callable
 
 import pandas as pd
 import torch
-from transformers import PreTrainedTokenizerBase
 
 from playground.generation import SamplingSettings, check_new_tokens, check_prompt, encode_prompt
 from playground.loaders.language import LanguageModel
-from playground.sampling import Stage, descending_order, next_token_distribution, tail_points
+from playground.errors import PlaygroundError
+from playground.remote_language import (
+    RemoteStepSession, TopTokens, advance_remote, next_top_tokens, remote_stages, remote_temperature_sweep, render_prompt,
+)
+from playground.remote_model import RemoteLanguageModel
+from playground.sampling import TRANSFORMERS_ORDER, Stage, descending_order, next_token_distribution, tail_points
 from playground.sampling_sweep import (
     SearchResult, SweepColumn, check_count, compare_search, parse_temperatures, temperature_sweep,
 )
 from playground.settings import Limits
 from playground.token_steps import StepSession, advance, check_seed, start_session
-from playground.token_text import readable_token
+from playground.token_text import readable_token, visible
 
 TOP_ROWS = 12  # tokens shown in the stage chart (the model's favourites and the final favourites)
 STAGE_COLUMNS = ["stage", "knob", "surviving tokens", "entropy (bits)", "mass removed", "top token", "top probability"]
@@ -53,12 +59,14 @@ def _top_token_ids(stages: list[Stage], rows: int) -> list[int]:
     return sorted(wanted, key=lambda i: -float(ordering[i]))[: rows + rows // 2]
 
 
-def stage_table(stages: list[Stage], tokenizer: PreTrainedTokenizerBase) -> pd.DataFrame:
+def stage_table(stages: list[Stage], label: Callable[[int], str], unseen_mass: float = 0.0) -> pd.DataFrame:
+    """One row per stage; with `unseen_mass` (a server's top N) the raw row keeps the model's own probability."""
     rows = []
     for stage in _shown_stages(stages):
         top = int(torch.argmax(stage.probs))
+        scale = 1 - unseen_mass if stage is stages[0] else 1
         rows.append([stage.name, stage.knob, stage.survivors, _bits(stage.entropy_bits),
-                     round(stage.removed_mass, 4), readable_token(tokenizer, top), round(float(stage.probs[top]), 4)])
+                     round(stage.removed_mass, 4), label(top), round(float(stage.probs[top]) * scale, 4)])
     return pd.DataFrame(rows, columns=STAGE_COLUMNS)
 
 
@@ -88,8 +96,12 @@ _CHART_STYLE = """<style>
 </style>"""
 
 
-def stage_chart(stages: list[Stage], tokenizer: PreTrainedTokenizerBase) -> str:
-    """A table: one row per top token, one column per stage, bars for probabilities, ✂ where a knob cut."""
+def stage_chart(stages: list[Stage], label: Callable[[int], str], unseen_mass: float = 0.0) -> str:
+    """A table: one row per top token, one column per stage, bars for probabilities, ✂ where a knob cut.
+
+    `unseen_mass` > 0 means the stages cover only the tokens a server returned: the raw column then shows
+    the model's own probabilities (not renormalised) and a last row holds the mass of the tokens not returned.
+    """
     shown = _shown_stages(stages)
     head = ["<th>token</th>"]
     for stage in shown:
@@ -101,11 +113,15 @@ def stage_chart(stages: list[Stage], tokenizer: PreTrainedTokenizerBase) -> str:
         head.append(f"<th{final}>{html.escape(stage.name)}<small>{html.escape(state)}</small><small>{details}</small></th>")
     body = []
     for token_id in _top_token_ids(stages, TOP_ROWS):
-        label = html.escape(readable_token(tokenizer, token_id))
-        cells = [f'<td><span class="smp-tok">{label}</span></td>']
+        cells = [f'<td><span class="smp-tok">{html.escape(label(token_id))}</span></td>']
         for stage in shown:
             removed_here = stage.previous is not None and bool(stage.previous.kept[token_id]) and not bool(stage.kept[token_id])
-            cells.append(_bar_cell(float(stage.probs[token_id]), removed_here and stage.active, stage is shown[-1]))
+            p = float(stage.probs[token_id]) * (1 - unseen_mass if stage is shown[0] else 1)
+            cells.append(_bar_cell(p, removed_here and stage.active, stage is shown[-1]))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    if unseen_mass > 0:
+        cells = ['<td><i>all the tokens the server did not return</i></td>', _bar_cell(unseen_mass, False, False)]
+        cells += ['<td class="smp-gone" title="not returned: left out of every later stage">not returned</td>'] * (len(shown) - 1)
         body.append("<tr>" + "".join(cells) + "</tr>")
     caption = ("Each column is one step of the chain transformers applies, left to right; the last column is the "
                "distribution the next token is drawn from.")
@@ -169,7 +185,8 @@ def sweep_tables(columns: list[SweepColumn]) -> tuple[pd.DataFrame, pd.DataFrame
     texts = pd.DataFrame({f"T = {c.temperature:g}": list(c.texts) for c in columns})
     texts.insert(0, "sample", range(1, len(texts) + 1))
     diversity = pd.DataFrame(
-        [[f"T = {c.temperature:g}", f"{c.distinct} of {len(c.texts)}", _bits(c.mean_entropy_bits)] for c in columns],
+        [[f"T = {c.temperature:g}", f"{c.distinct} of {len(c.texts)}",
+          "not reported by a server" if c.mean_entropy_bits is None else _bits(c.mean_entropy_bits)] for c in columns],
         columns=["temperature", "distinct continuations", "mean entropy per token (bits)"],
     )
     return texts, diversity
@@ -190,8 +207,47 @@ def next_token_view(lm: LanguageModel, prompt: str, use_chat_template: bool, set
                     limits: Limits) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """The stage chart, the per-stage table and the tail curves for the prompt's next token."""
     settings = settings.validated()
+    if isinstance(lm, RemoteLanguageModel):
+        return remote_next_token_view(lm, prompt, use_chat_template, settings, limits)
     stages = next_token_distribution(lm, _prompt_ids(lm, prompt, use_chat_template, limits), settings)
-    return stage_chart(stages, lm.tokenizer), stage_table(stages, lm.tokenizer), tail_frame(stages)
+    label = functools.partial(readable_token, lm.tokenizer)
+    return stage_chart(stages, label), stage_table(stages, label), tail_frame(stages)
+
+
+def top_n_notice(lm: RemoteLanguageModel, top: TopTokens, settings: SamplingSettings) -> str:
+    """What a top-N view can and cannot say, with this prompt's numbers."""
+    n, returned = len(top.tokens), top.returned_mass
+    order = " → ".join(lm.endpoint.kind.order or TRANSFORMERS_ORDER)
+    lines = [
+        f"<b>{html.escape(lm.endpoint.kind.label)} returned only its top {n} next tokens</b> "
+        f"({_percent(returned)} of the probability; the other {max(len(lm.tokenizer) - n, 0):,} tokens share "
+        f"{_percent(1 - returned)}).",
+        f"Every stage after <i>raw</i> is computed over these {n} tokens as if the rest did not exist: exact for "
+        f"top-k up to {n}, and for top-p and min-p whenever their cut falls inside these tokens.",
+        f"This server applies the knobs in the order {html.escape(order)}.",
+    ]
+    if settings.temperature > 1:
+        lines.append(f"At temperature {settings.temperature:g} the unseen tail gains mass the server never reported, "
+                     "so the last column overstates these tokens.")
+    if settings.repetition_penalty != 1:
+        lines.append("The repetition penalty is applied by the server while generating; it is not shown here "
+                     "(it needs the ids of every token so far, which the API does not return).")
+    return ('<div id="sampling-remote-notice" style="border-left:4px solid #d97706;background:#fffbeb;color:#0f172a;'
+            f'padding:6px 10px;margin-bottom:6px">{"<br>".join(lines)}</div>')
+
+
+def remote_next_token_view(lm: RemoteLanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+                           limits: Limits) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    lm.sampling_fields(settings)  # a knob this server cannot apply gets its message here, as it would when generating
+    top = next_top_tokens(lm, render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template)))
+    stages = remote_stages(lm, top, settings)
+
+    def label(index: int) -> str:
+        return visible(top.tokens[index])
+
+    unseen = 1 - top.returned_mass
+    chart = top_n_notice(lm, top, settings) + stage_chart(stages, label, unseen)
+    return chart, stage_table(stages, label, unseen), tail_frame(stages)
 
 
 def steps_view(lm: LanguageModel, session: StepSession | None, prompt: str, use_chat_template: bool,
@@ -204,10 +260,41 @@ def steps_view(lm: LanguageModel, session: StepSession | None, prompt: str, use_
     settings = settings.validated()
     tokens = check_new_tokens(tokens, limits)
     identity = (lm.name, prompt, bool(use_chat_template), seed)
-    if session is None or session.identity != identity:
+    if isinstance(lm, RemoteLanguageModel):
+        if not isinstance(session, RemoteStepSession) or session.identity != identity:
+            text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
+            session = RemoteStepSession(identity, text, check_seed(seed))
+        advance_remote(lm, session, settings, tokens, limits.max_new_tokens)
+        return session, remote_step_text(session, prompt), remote_step_table(session)
+    if not isinstance(session, StepSession) or session.identity != identity:
         session = start_session(identity, _prompt_ids(lm, prompt, use_chat_template, limits), seed)
     advance(lm, session, settings, tokens, limits.max_new_tokens)
     return session, step_text(session, prompt), step_table(session)
+
+
+def remote_step_text(session: RemoteStepSession, prompt: str) -> str:
+    """The prompt and each token from the server, coloured by the model's probability of it."""
+    spans = []
+    for step in session.steps:
+        alternatives = ", ".join(f"{visible(t)} {_percent(p)}" for t, p in step.alternatives)
+        rank = f"rank {step.rank}" if step.rank else "not in the top returned"
+        title = f"{visible(step.token)}: model {_percent(step.probability)} ({rank}) · top: {alternatives}"
+        spans.append(f'<span title="{html.escape(title)}" style="background:{_token_colour(step.probability)};'
+                     f'border-radius:3px;white-space:pre-wrap">{html.escape(step.token or "∅")}</span>')
+    status = f"<p><i>Stopped: {html.escape(session.finished)}.</i></p>" if session.finished else ""
+    legend = ("<p style='font-size:12px;color:#475569'>Tokens from the inference server; darker orange = the model "
+              "found the token less likely. Each request draws with seed + tokens so far.</p>")
+    return (f'<div id="sampling-steps" style="line-height:1.8;color:#0f172a;background:#fff;padding:8px">'
+            f'<span style="color:#64748b;white-space:pre-wrap">{html.escape(prompt[-2000:])}</span>{"".join(spans)}'
+            f"{status}{legend}</div>")
+
+
+def remote_step_table(session: RemoteStepSession) -> pd.DataFrame:
+    """The server reports the model's probabilities, not those after its knobs: those columns say so."""
+    rows = [[number, visible(step.token), round(step.probability, 4), "not reported by a server", step.rank or "–",
+             "not reported", ", ".join(f"{visible(t)} {_percent(p)}" for t, p in step.alternatives)]
+            for number, step in enumerate(session.steps, start=1)]
+    return pd.DataFrame(rows, columns=STEP_COLUMNS)
 
 
 def sweep_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
@@ -218,6 +305,9 @@ def sweep_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings
     samples = check_count("Samples per temperature", samples, 1, limits.max_samples)
     new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
     seed = check_seed(seed)
+    if isinstance(lm, RemoteLanguageModel):
+        text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
+        return sweep_tables(remote_temperature_sweep(lm, text, settings, values, samples, new_tokens, seed))
     ids = _prompt_ids(lm, prompt, use_chat_template, limits)
     return sweep_tables(temperature_sweep(lm, ids, settings, values, samples, new_tokens, seed))
 
@@ -226,4 +316,7 @@ def search_view(lm: LanguageModel, prompt: str, use_chat_template: bool, beams: 
                 limits: Limits) -> pd.DataFrame:
     beams = check_count("Beams", beams, 2, limits.max_beams)
     new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
+    if isinstance(lm, RemoteLanguageModel):
+        raise PlaygroundError("Beam search is not part of the OpenAI API, so an inference server cannot show it "
+                              "here; pick a local model for this comparison.")
     return search_table(compare_search(lm, _prompt_ids(lm, prompt, use_chat_template, limits), beams, new_tokens))
