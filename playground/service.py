@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Callable
 
 import torch
@@ -41,6 +42,9 @@ class ModelService:
         self.dtype = pick_dtype(self.device, settings.dtype)
         budget = int(total_memory_bytes(self.device) * settings.memory_fraction)
         self.cache = cache or PipelineCache(budget_bytes=budget)
+        # Local language models compute one request at a time (seeded sampling sets torch's global seed);
+        # the tabs hold this while they do, so remote requests can run alongside.
+        self.local_turn = threading.Lock()  # not RLock: gradio resumes a generator on other threads
 
     @classmethod
     def from_environment(cls) -> "ModelService":

@@ -13,7 +13,9 @@ from playground import chain_of_thought as cot
 from playground.answer_extraction import format_number
 from playground.generation import SamplingSettings
 from playground.service import ModelService
-from tabs.common import CHEAP_EVENT, MODEL_EVENT, load_with_progress, model_picker, user_errors
+from tabs.common import (
+    CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
+)
 
 TITLE = "CoT compare"
 ORDER = 30
@@ -27,6 +29,7 @@ def _settings(use_chat_template, max_new_tokens, exemplars, samples, temperature
 
 
 def build(service: ModelService) -> None:
+    language = language_event(service)  # queue settings of the events that run a language model
     limits = service.settings.limits
     first = cot.gsm8k_problem(DEFAULT_PROBLEM)
     gr.Markdown(
@@ -94,6 +97,7 @@ def build(service: ModelService) -> None:
         return problem.question, format_number(problem.reference)
 
     @user_errors
+    @local_model_turns(service)
     def compare(model, question, reference, modes, use_chat_template, max_new_tokens, exemplars, samples,
                 temperature, top_k, top_p, min_p, repetition_penalty, seed, progress=gr.Progress()):
         problem = cot.custom_problem(question, reference, limits)
@@ -108,6 +112,7 @@ def build(service: ModelService) -> None:
                 yield [shown[m][0] for m in cot.MODES] + [shown[m][1] for m in cot.MODES]
 
     @user_errors
+    @local_model_turns(service)
     def measure(model, first_problem, problems, batch_size, modes, use_chat_template, max_new_tokens, exemplars,
                 samples, temperature, top_k, top_p, min_p, repetition_penalty, seed, progress=gr.Progress()):
         numbers = cot.check_problem_range(first_problem, problems, limits)
@@ -126,10 +131,10 @@ def build(service: ModelService) -> None:
                       **CHEAP_EVENT).then(show_problem, number, [question, reference], api_visibility="private",
                                           **CHEAP_EVENT)
     compared = run.click(compare, [model, question, reference, modes, *knobs], verdicts + texts,
-                         api_name="cot_compare", **MODEL_EVENT)
+                         api_name="cot_compare", **language)
     stop.click(None, None, None, cancels=[compared], api_visibility="private")
     measured = evaluate.click(measure, [model, first_number, count, batch_size, modes, *knobs],
-                              [summary, chart, table, download], api_name="cot_accuracy", **MODEL_EVENT)
+                              [summary, chart, table, download], api_name="cot_accuracy", **language)
     stop_batch.click(None, None, None, cancels=[measured], api_visibility="private")
 
 

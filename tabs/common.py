@@ -78,6 +78,54 @@ def load_with_progress(service: ModelService, kind: str, name: str | None, progr
 # of students queues for the GPU instead of running it out of memory; cheap events run freely.
 MODEL_EVENT = {"concurrency_id": "model", "concurrency_limit": 1}
 CHEAP_EVENT = {"concurrency_limit": None}
+LANGUAGE_CONCURRENCY_ID = "language"
+
+
+def language_event(service: ModelService) -> dict:
+    """Queue settings for the language tabs' model events. With an inference server registered many run at
+    once (the server batches them, that is what it is for); local language models still take turns,
+    through `local_model_turns`. Without one they queue for the one slot like every other model."""
+    if any(spec.is_remote for spec in service.registry.specs("language")):
+        return {"concurrency_id": LANGUAGE_CONCURRENCY_ID, "concurrency_limit": service.settings.limits.remote_concurrency}
+    return MODEL_EVENT
+
+
+def local_model_turns(service: ModelService) -> Callable[[Callable], Callable]:
+    """Run a language-model callback (one with a `model` parameter) alone when its model is local:
+    seeded generation and the GPU are shared; requests to an inference server go straight through."""
+
+    def decorate(function: Callable) -> Callable:
+        signature = inspect.signature(function)
+
+        def is_remote(args: tuple, kwargs: dict) -> bool:
+            name = signature.bind_partial(*args, **kwargs).arguments.get("model")
+            try:
+                return service.registry.get("language", name).is_remote
+            except PlaygroundError:
+                return False  # the callback itself reports the unknown model
+
+        if inspect.isgeneratorfunction(function):
+
+            @functools.wraps(function)
+            def generator(*args: Any, **kwargs: Any):
+                if is_remote(args, kwargs):
+                    yield from function(*args, **kwargs)
+                    return
+                with service.local_turn:
+                    yield from function(*args, **kwargs)
+
+            return generator
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any):
+            if is_remote(args, kwargs):
+                return function(*args, **kwargs)
+            with service.local_turn:
+                return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def run_model_events_on_gpu(fns: dict) -> None:
@@ -88,5 +136,5 @@ def run_model_events_on_gpu(fns: dict) -> None:
     except ImportError:
         return
     for block_fn in fns.values():
-        if block_fn.fn is not None and block_fn.concurrency_id == MODEL_EVENT["concurrency_id"]:
+        if block_fn.fn is not None and block_fn.concurrency_id in (MODEL_EVENT["concurrency_id"], LANGUAGE_CONCURRENCY_ID):
             block_fn.fn = spaces.GPU(block_fn.fn)

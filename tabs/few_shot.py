@@ -15,7 +15,9 @@ from playground.few_shot import (
 from playground.few_shot_sweep import accuracy_by_setting, checked_eval_set, sweep, sweep_settings
 from playground.generation import SamplingSettings
 from playground.service import ModelService
-from tabs.common import CHEAP_EVENT, MODEL_EVENT, load_with_progress, model_picker, user_errors
+from tabs.common import (
+    CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
+)
 
 TITLE = "Few-shot builder"
 ORDER = 20
@@ -53,6 +55,7 @@ def _token_summary(request: FewShotRequest, token_count: int, model_name: str) -
 
 
 def build(service: ModelService) -> None:
+    language = language_event(service)  # queue settings of the events that run a language model
     limits = service.settings.limits
     start = _task_values("sentiment")
     with gr.Row():
@@ -106,6 +109,7 @@ def build(service: ModelService) -> None:
     form = [model, instruction, input_name, output_name, chat, examples, query, answer, labels, k, order, seed]
 
     @user_errors
+    @local_model_turns(service)
     def build_prompt(model, instruction, input_name, output_name, chat_template, examples, query, answer, labels, k,
                      order, seed, progress=gr.Progress()):
         request = checked_request(instruction, input_name, output_name, chat_template, _rows(examples), query,
@@ -115,6 +119,7 @@ def build(service: ModelService) -> None:
         return built.text, _token_summary(request, built.token_count, lm.name)
 
     @user_errors
+    @local_model_turns(service)
     def run_few_shot_once(model, instruction, input_name, output_name, chat_template, examples, query, answer,
                           labels, k, order, seed, temperature, max_new_tokens, progress=gr.Progress()):
         request = checked_request(instruction, input_name, output_name, chat_template, _rows(examples), query,
@@ -125,6 +130,7 @@ def build(service: ModelService) -> None:
                 result.probabilities or None)
 
     @user_errors
+    @local_model_turns(service)
     def sweep_shots(model, instruction, input_name, output_name, chat_template, examples, answer, labels, seed,
                     held_out, progress=gr.Progress()):
         # The sweep sets k and the order itself; each held-out item takes the query's place.
@@ -165,12 +171,12 @@ def build(service: ModelService) -> None:
     add.click(add_example, [examples, new_input, new_output, answer, labels], [examples, labels, new_input, new_output],
               api_visibility="private", **CHEAP_EVENT)
     examples.input(refresh_labels, [examples, answer, labels], labels, api_visibility="private", **CHEAP_EVENT)
-    show.click(build_prompt, form, [prompt, tokens], api_name="build_prompt", **MODEL_EVENT)
+    show.click(build_prompt, form, [prompt, tokens], api_name="build_prompt", **language)
     run.click(run_few_shot_once, [*form, temperature, max_new_tokens], [prompt, tokens, generated, probabilities],
-              api_name="run_few_shot", **MODEL_EVENT)
+              api_name="run_few_shot", **language)
     sweep_inputs = [model, instruction, input_name, output_name, chat, examples, answer, labels, seed, eval_table]
     sweeping = sweep_button.click(sweep_shots, sweep_inputs, [sweep_summary, chart, items], api_name="sweep_shots",
-                                  **MODEL_EVENT)
+                                  **language)
     stop.click(None, None, None, cancels=[sweeping], api_visibility="private", **CHEAP_EVENT)
 
 

@@ -9,7 +9,7 @@ from playground.sampling_views import (
     STAGE_COLUMNS, STEP_COLUMNS, next_token_view, search_view, step_text, steps_view, sweep_view,
 )
 from playground.service import ModelService
-from tabs.common import MODEL_EVENT, load_with_progress, model_picker, user_errors
+from tabs.common import language_event, load_with_progress, local_model_turns, model_picker, user_errors
 
 TITLE = "Sampling knobs"
 ORDER = 10
@@ -21,6 +21,7 @@ remaining mass is renormalised. Temperature 0 is greedy decoding: always the mos
 
 
 def build(service: ModelService) -> None:
+    language = language_event(service)  # queue settings of the events that run a language model
     limits = service.settings.limits
     gr.Markdown(INTRO)
     with gr.Row():
@@ -69,6 +70,7 @@ def build(service: ModelService) -> None:
 
     # Parameter names are the API's (and deep links') names, so they say what each value is.
     @user_errors
+    @local_model_turns(service)
     def next_token(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
                    progress=gr.Progress()):
         lm = load_with_progress(service, "language", model, progress)
@@ -76,6 +78,7 @@ def build(service: ModelService) -> None:
         return next_token_view(lm, prompt, use_chat_template, knobs, limits)
 
     @user_errors
+    @local_model_turns(service)
     def generate_steps(session, model, prompt, use_chat_template, temperature, top_k, top_p, min_p,
                        repetition_penalty, seed, tokens, progress=gr.Progress()):
         lm = load_with_progress(service, "language", model, progress)
@@ -93,6 +96,7 @@ def build(service: ModelService) -> None:
         return None, step_text(None, ""), None
 
     @user_errors
+    @local_model_turns(service)
     def sweep(model, prompt, use_chat_template, top_k, top_p, min_p, repetition_penalty, temperatures, samples,
               tokens, seed, progress=gr.Progress()):
         lm = load_with_progress(service, "language", model, progress)
@@ -100,19 +104,20 @@ def build(service: ModelService) -> None:
         return sweep_view(lm, prompt, use_chat_template, knobs, temperatures, samples, tokens, seed, limits)
 
     @user_errors
+    @local_model_turns(service)
     def compare_search(model, prompt, use_chat_template, beams, tokens, progress=gr.Progress()):
         lm = load_with_progress(service, "language", model, progress)
         return search_view(lm, prompt, use_chat_template, beams, tokens, limits)
 
     gr.on([show.click, prompt_box.submit, *(knob.change for knob in knob_inputs)], next_token,
           [model_choice, prompt_box, chat_template, *knob_inputs], [chart, stages, tail], api_name="next_token",
-          trigger_mode="always_last", **MODEL_EVENT)
+          trigger_mode="always_last", **language)
     step_inputs = [step_session, model_choice, prompt_box, chat_template, *knob_inputs, seed_box]
     step_outputs = [step_session, steps_html, steps_table]
-    run_n.click(generate_steps, [*step_inputs, n_tokens], step_outputs, api_name="generate_steps", **MODEL_EVENT)
-    step_one.click(step_one_token, step_inputs, step_outputs, api_name="step_one_token", **MODEL_EVENT)
+    run_n.click(generate_steps, [*step_inputs, n_tokens], step_outputs, api_name="generate_steps", **language)
+    step_one.click(step_one_token, step_inputs, step_outputs, api_name="step_one_token", **language)
     restart.click(start_over, None, step_outputs, api_name="start_over", queue=False)
     run_sweep.click(sweep, [model_choice, prompt_box, chat_template, *knob_inputs[1:], temperature_list, sample_count,
-                            sweep_tokens, seed_box], [sweep_samples, diversity], api_name="sweep", **MODEL_EVENT)
+                            sweep_tokens, seed_box], [sweep_samples, diversity], api_name="sweep", **language)
     run_search.click(compare_search, [model_choice, prompt_box, chat_template, beam_count, search_tokens], searches,
-                     api_name="compare_search", **MODEL_EVENT)
+                     api_name="compare_search", **language)
