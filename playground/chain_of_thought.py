@@ -225,9 +225,13 @@ def stream_mode(lm: LanguageModel, mode: str, problem: Problem, settings: CotSet
     """One mode on one problem, yielding the answer as it is written; the last result is scored."""
     prompt = build_prompt(lm, mode, problem.question, settings)
     ids = prompt_token_ids(lm, prompt, settings)
-    if isinstance(lm, RemoteLanguageModel):  # the server answers whole; the result comes at once
-        output = remote_batch(lm, [prompt], mode, settings)
-        yield _mode_result(mode, prompt, output.rows, problem.reference, output.seconds, finished=True)
+    if isinstance(lm, RemoteLanguageModel):
+        args = _generation_args(mode, settings)
+        for snapshot in remote.stream_many(lm, [prompt.text], args["sampling"], settings.max_new_tokens,
+                                           args["samples_per_prompt"], args["seed"], stop=prompt.stop_strings):
+            rows = [RowOutput(text, len(lm.tokenizer(text, add_special_tokens=False).input_ids) if snapshot.finished
+                              else 0, snapshot.seconds) for text in snapshot.texts]
+            yield _mode_result(mode, prompt, rows, problem.reference, snapshot.seconds, snapshot.finished)
         return
     for output in stream_batch(lm, [ids], max_new_tokens=settings.max_new_tokens, stop_strings=prompt.stop_strings,
                                **_generation_args(mode, settings)):

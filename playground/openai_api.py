@@ -7,9 +7,10 @@ that say in plain words what happened, so a slow or absent server never becomes 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 
@@ -83,19 +84,60 @@ class OpenAIClient:
             return _Retry(f"The inference server at {where} did not answer within {self.policy.timeout_seconds:g} s")
         except httpx.TransportError as error:
             return _Retry(f"Could not reach the inference server at {where} ({type(error).__name__}: is it running?)")
+        problem = self._refusal(response, where)
+        if problem is not None:
+            return problem
+        try:
+            return response.json()
+        except ValueError:
+            raise RemoteServerError(f"The inference server at {where} answered with something that is not JSON.") from None
+
+    def _refusal(self, response: httpx.Response, where: str) -> _Retry | None:
+        """None for a success; a retry for what may pass; raises for what will not (bad key, bad request)."""
+        if response.status_code < 400:
+            return None
+        response.read()  # a streamed response's body is only read on demand
         if response.status_code in RETRYABLE_STATUS:
             return _Retry(f"The inference server at {where} is busy or failing "
                           f"(HTTP {response.status_code}: {_server_said(response)})")
         if response.status_code in (401, 403):
             raise RemoteServerError(f"The inference server at {where} refused the API key (HTTP "
                                     f"{response.status_code}); set the key's environment variable (see README).")
-        if response.status_code >= 400:
-            raise RemoteServerError(f"The inference server at {where} rejected the request (HTTP "
-                                    f"{response.status_code}): {_server_said(response)}")
-        try:
-            return response.json()
-        except ValueError:
-            raise RemoteServerError(f"The inference server at {where} answered with something that is not JSON.") from None
+        raise RemoteServerError(f"The inference server at {where} rejected the request (HTTP "
+                                f"{response.status_code}): {_server_said(response)}")
+
+    def stream(self, path: str, payload: dict) -> Iterator[dict]:
+        """The events of a streamed request (`"stream": true`, server-sent events), decoded as they come.
+        Retried like `post` until the first event; after that a failure is raised, not retried, since a
+        second attempt would repeat text the person has already seen."""
+        where = f"{self.base_url}{path}"
+        delays = self.policy.delays()
+        for attempt in range(len(delays) + 1):
+            started = False
+            try:
+                with self._http.stream("POST", path, json={**payload, "stream": True}) as response:
+                    problem = self._refusal(response, where)
+                    if problem is None:
+                        for line in response.iter_lines():
+                            data = line.removeprefix("data:").strip() if line.startswith("data:") else ""
+                            if data == "[DONE]":
+                                return
+                            if data:
+                                started = True
+                                yield json.loads(data)
+                        return
+            except httpx.TimeoutException:
+                problem = _Retry(f"The inference server at {where} did not answer within {self.policy.timeout_seconds:g} s")
+            except httpx.TransportError as error:
+                problem = _Retry(f"Could not reach the inference server at {where} ({type(error).__name__})")
+            except ValueError:
+                raise RemoteServerError(f"The inference server at {where} streamed something that is not JSON.") from None
+            if started:
+                raise RemoteServerError(f"{problem.message} while streaming; the answer above is incomplete.")
+            if attempt == len(delays):
+                raise RemoteServerError(f"{problem.message} (tried {attempt + 1} times). The other tabs keep "
+                                        "working; try again in a moment or pick a local model.")
+            time.sleep(delays[attempt])
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ samples of a sweep, the votes of self-consistency) go to the server together: it
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -157,6 +159,54 @@ def generate_many(lm: RemoteLanguageModel, prompts: Sequence[str], sampling: Sam
     jobs = [lambda p=p, s=s: generate_text(lm, p, sampling, max_new_tokens, seed + s, stop)
             for p in prompts for s in range(samples)]
     return parallel(jobs)
+
+
+@dataclass(frozen=True)
+class StreamSnapshot:
+    texts: tuple[str, ...]  # one per (prompt, sample), in the order `generate_many` returns them
+    finished: bool
+    seconds: float
+
+
+def stream_many(lm: RemoteLanguageModel, prompts: Sequence[str], sampling: SamplingSettings, max_new_tokens: int,
+                samples: int, seed: int, stop: tuple[str, ...] = ()) -> Iterator[StreamSnapshot]:
+    """`generate_many`, streamed: every continuation is requested at once and the texts so far are
+    yielded as pieces arrive (at most one snapshot per piece), then once more when all are done."""
+    for prompt in prompts:
+        check_fits(lm, prompt, max_new_tokens)
+    jobs = [(prompt, seed + s) for prompt in prompts for s in range(samples)]
+    texts = [""] * len(jobs)
+    pieces: queue.Queue = queue.Queue()
+    abandoned = threading.Event()  # the reader stopped (cancelled or failed): close the other streams too
+    start = time.perf_counter()
+
+    def run(index: int, prompt: str, job_seed: int) -> None:
+        try:
+            for piece in lm.stream_text(prompt, max_new_tokens, sampling, seed=job_seed, stop=stop):
+                if abandoned.is_set():
+                    return  # leaving the loop closes the HTTP stream, which tells the server to stop
+                pieces.put((index, piece))
+            pieces.put((index, None))
+        except Exception as error:  # handed to the reader, which raises it in the request's thread
+            pieces.put((index, error))
+
+    with ThreadPoolExecutor(max_workers=min(len(jobs), PARALLEL_REQUESTS)) as pool:
+        try:
+            for index, (prompt, job_seed) in enumerate(jobs):
+                pool.submit(run, index, prompt, job_seed)
+            running = len(jobs)
+            while running:
+                index, piece = pieces.get()
+                if isinstance(piece, Exception):
+                    raise piece
+                if piece is None:
+                    running -= 1
+                    continue
+                texts[index] += piece
+                yield StreamSnapshot(tuple(texts), False, time.perf_counter() - start)
+        finally:
+            abandoned.set()
+    yield StreamSnapshot(tuple(texts), True, time.perf_counter() - start)
 
 
 def remote_temperature_sweep(lm: RemoteLanguageModel, prompt: str, base: SamplingSettings, temperatures: list[float],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -70,8 +70,8 @@ class RemoteLanguageModel:
                 )
         return fields
 
-    def complete(self, prompt: str, max_tokens: int, settings: SamplingSettings | None = None, *, seed: int | None = None,
-                 logprobs: int | None = None, stop: tuple[str, ...] = ()) -> Completion:
+    def _payload(self, prompt: str, max_tokens: int, settings: SamplingSettings | None, seed: int | None,
+                 logprobs: int | None, stop: tuple[str, ...]) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.endpoint.model, "prompt": prompt, "max_tokens": max_tokens,
                                    **self.sampling_fields(settings or SamplingSettings(temperature=0))}
         if seed is not None:
@@ -80,7 +80,18 @@ class RemoteLanguageModel:
             payload["logprobs"] = logprobs
         if stop:
             payload["stop"] = list(stop)[:4]  # OpenAI's API takes at most four stop strings
+        return payload
+
+    def complete(self, prompt: str, max_tokens: int, settings: SamplingSettings | None = None, *, seed: int | None = None,
+                 logprobs: int | None = None, stop: tuple[str, ...] = ()) -> Completion:
+        payload = self._payload(prompt, max_tokens, settings, seed, logprobs, stop)
         return _completion(self.client.post("/completions", payload), self.endpoint.base_url)
+
+    def stream_text(self, prompt: str, max_tokens: int, settings: SamplingSettings, *, seed: int | None = None,
+                    stop: tuple[str, ...] = ()) -> Iterator[str]:
+        """The continuation's text, piece by piece as the server writes it."""
+        for event in self.client.stream("/completions", self._payload(prompt, max_tokens, settings, seed, None, stop)):
+            yield _completion(event, self.endpoint.base_url).text
 
 
 def _completion(body: Any, where: str) -> Completion:

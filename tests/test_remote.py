@@ -234,8 +234,13 @@ def test_chain_of_thought_over_remote_gives_scored_answers(remote, remote_servic
                                sampling=SamplingSettings(temperature=0.7)).validated(remote_service.settings.limits)
     problem = cot.custom_problem("Tom has 3 apples and buys 4 more. How many apples does he have?", "7",
                                  remote_service.settings.limits)
+    streamed = list(cot.stream_mode(remote, cot.ZERO_SHOT, problem, settings))
     direct = list(cot.stream_mode(remote, cot.DIRECT, problem, settings))[-1]
     voted = list(cot.stream_mode(remote, cot.SELF_CONSISTENCY, problem, settings))[-1]
+    assert len(streamed) > 3 and not streamed[0].finished and streamed[-1].finished  # text arrives as written
+    whole = cot.remote_batch(remote, [cot.build_prompt(remote, cot.ZERO_SHOT, problem.question, settings)],
+                             cot.ZERO_SHOT, settings)
+    assert streamed[-1].texts[0].endswith(whole.rows[0].text.strip())  # greedy: streamed or whole, the same text
     assert direct.finished and direct.reference == Fraction(7) and direct.new_tokens > 0
     assert len(voted.texts) == 3 and sum(count for _, count in voted.votes()) == 3
 
@@ -283,8 +288,12 @@ def test_retries_ride_out_a_server_that_is_warming_up(base_settings, llama_serve
     relay = FlakyRelay(llama_server.base_url, failures=2)
     try:
         service = ModelService(settings_with(base_settings, remote_source(relay.base_url), remote_retries=2))
-        top = next_top_tokens(service.load("language"), "The capital of France is")
+        lm = service.load("language")
+        top = next_top_tokens(lm, "The capital of France is")
         assert top.tokens[0] == " Paris" and relay.requests == 4  # 2 refused + /models + the completion
+        relay.failures_left = 2
+        streamed = "".join(lm.stream_text("The capital of France is", 3, SamplingSettings(temperature=0)))
+        assert streamed.startswith(" Paris") and relay.requests == 7
     finally:
         relay.stop()
 
