@@ -1,7 +1,7 @@
 """A small client for the OpenAI-compatible HTTP API that vLLM, TGI, llama.cpp and SGLang serve.
 
 Only what the language tabs need (`/v1/models`, `/v1/completions`), with a timeout per request,
-retries with exponential backoff for what retrying can fix (no connection, 429, 5xx), and errors
+retries with exponential backoff for what retrying can fix (no connection, 429, 502-504), and errors
 that say in plain words what happened, so a slow or absent server never becomes a traceback.
 """
 
@@ -16,7 +16,9 @@ import httpx
 
 from playground.errors import PlaygroundError
 
-RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+# Not 500: that is the request itself breaking the server (llama-cpp-python answers it after running to the end of its
+# context), so a retry fails the same way and holds a one-request-at-a-time server for as long again.
+RETRYABLE_STATUS = {408, 409, 429, 502, 503, 504}
 
 
 class RemoteServerError(PlaygroundError):
@@ -100,6 +102,9 @@ class OpenAIClient:
         if response.status_code in RETRYABLE_STATUS:
             return _Retry(f"The inference server at {where} is busy or failing "
                           f"(HTTP {response.status_code}: {_server_said(response)})")
+        if response.status_code == 500:
+            raise RemoteServerError(f"The inference server at {where} failed on this request (HTTP 500: "
+                                    f"{_server_said(response)}). Try other text or settings, or pick a local model.")
         if response.status_code in (401, 403):
             raise RemoteServerError(f"The inference server at {where} refused the API key (HTTP "
                                     f"{response.status_code}); set the key's environment variable (see README).")

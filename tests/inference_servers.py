@@ -1,6 +1,6 @@
 """Real HTTP servers for the remote-backend tests: llama.cpp's OpenAI-compatible server on the offline
 SmolLM2 GGUF, a port that accepts connections and never answers, and a relay that fails its first
-requests with 503 before passing the rest to a real server (to see retries recover)."""
+requests with 503 (or 500) before passing the rest to a real server (to see retries recover)."""
 
 from __future__ import annotations
 
@@ -86,9 +86,10 @@ class SilentServer:
 
 
 class FlakyRelay:
-    """Answers its first `failures` requests with 503, then relays requests to `target` unchanged."""
+    """Answers its first `failures` requests with `status` (503: warming up), then relays requests to
+    `target` unchanged."""
 
-    def __init__(self, target: str, failures: int):
+    def __init__(self, target: str, failures: int, status: int = 503):
         self.failures_left = failures
         self.requests = 0
         relay = self
@@ -101,7 +102,8 @@ class FlakyRelay:
                 relay.requests += 1
                 if relay.failures_left > 0:
                     relay.failures_left -= 1
-                    self._send(503, b'{"error": {"message": "warming up"}}')
+                    self._send(status, b'{"error": {"message": "warming up"}}' if status == 503 else
+                               b'{"error": {"message": "llama_decode returned 1"}}')
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
                 answer = httpx.request(method, target + self.path.removeprefix("/v1"), content=body,

@@ -210,7 +210,7 @@ SENTIMENT = FewShotRequest(
 )
 
 
-def test_few_shot_label_probabilities_from_echo_match_local(remote, local, remote_service):
+def test_few_shot_label_probabilities_from_top_logprobs_match_local(remote, local, remote_service):
     limits = remote_service.settings.limits
     greedy = SamplingSettings(temperature=0)
     over_server = run_few_shot(remote, SENTIMENT, greedy, 4, limits)
@@ -294,6 +294,18 @@ def test_retries_ride_out_a_server_that_is_warming_up(base_settings, llama_serve
         relay.failures_left = 2
         streamed = "".join(lm.stream_text("The capital of France is", 3, SamplingSettings(temperature=0)))
         assert streamed.startswith(" Paris") and relay.requests == 7
+    finally:
+        relay.stop()
+
+
+def test_a_request_that_breaks_the_server_is_not_retried(base_settings, llama_server):
+    relay = FlakyRelay(llama_server.base_url, failures=1, status=500)
+    try:
+        service = ModelService(settings_with(base_settings, remote_source(relay.base_url), remote_retries=2))
+        with pytest.raises(RemoteServerError, match=r"failed on this request \(HTTP 500: llama_decode returned 1\)"):
+            service.load("language")
+        assert relay.requests == 1
+        assert next_top_tokens(service.load("language"), "The capital of France is").tokens[0] == " Paris"
     finally:
         relay.stop()
 
