@@ -252,6 +252,37 @@ def test_cot_accuracy_over_the_api(remote_service, remote_client):
     assert len(table["data"]) == 2 and "2" in summary
 
 
+# ---- a room typing nonsense -----------------------------------------------------------------------------
+
+LANGUAGE_ENDPOINTS = {"/next_token", "/generate_steps", "/step_one_token", "/sweep", "/compare_search",
+                      "/build_prompt", "/run_few_shot", "/sweep_shots", "/cot_compare", "/cot_accuracy"}
+
+
+def test_language_endpoints_over_a_server_survive_hostile_input(remote_client, remote_app_url, tmp_path, capsys):
+    from PIL import Image
+
+    from tests.hostile import endpoints, first_rows, fuzz_endpoints
+
+    image = tmp_path / "small.png"
+    Image.new("RGB", (8, 8)).save(image)
+    defaults = {p["parameter_name"]: p["parameter_default"] for p in endpoints(remote_client)["/sweep_shots"]["parameters"]}
+    valid = {
+        # One example, one held-out item, one GSM8K problem: a default sweep scores 80 prompts, 35 s a call.
+        "examples": first_rows(defaults["examples"], 1), "held_out": first_rows(defaults["held_out"], 1), "count": 1,
+        # Penalty 1, not the slider's cheapest 0.5: below 1, llama-cpp-python can loop past max_tokens on the
+        # Arabic text to the end of its context (40 s a request; see README). The penalty itself is still fuzzed.
+        "repetition_penalty": 1.0,
+    }
+    start = time.perf_counter()
+    results, unhandled, seconds = fuzz_endpoints(remote_client, remote_app_url, [image], image, LANGUAGE_ENDPOINTS,
+                                                 valid)
+    with capsys.disabled():
+        print(f"\nremote fuzz: {sum(results.values())} hostile calls in {time.perf_counter() - start:.0f} s: "
+              f"{dict(results)}; slowest (s): {dict(seconds.most_common(3))}")
+    assert len(seconds) == len(LANGUAGE_ENDPOINTS) and results["message"] > 0
+    assert unhandled == [], "\n".join(unhandled[:30])
+
+
 # ---- a server that is down, hung or flaky ------------------------------------------------------------------
 
 def test_a_server_that_is_down_gets_a_message_and_the_app_keeps_serving(base_settings):
