@@ -158,17 +158,23 @@ def step_text(session: StepSession | None, prompt: str) -> str:
     """The prompt, then each generated token coloured by the model's probability of it (hover for details)."""
     if session is None or not session.steps:
         return '<div id="sampling-steps">Press <b>Step one token</b> or <b>Run N tokens</b> to start.</div>'
-    spans = []
-    for step in session.steps:
-        text = step.text if step.text and "\ufffd" not in step.text else step.token
-        spans.append(f'<span title="{html.escape(_step_title(step))}" style="background:{_token_colour(step.raw_probability)};'
-                     f'border-radius:3px;white-space:pre-wrap">{html.escape(text)}</span>')
-    status = f"<p><i>Stopped: {html.escape(session.finished)}.</i></p>" if session.finished else ""
-    legend = ("<p style='font-size:12px;color:#475569'>Darker orange = the model found the token less likely. "
-              "Hover a token for its probability and the alternatives.</p>")
+    spans = [_token_span(step.text if step.text and "\ufffd" not in step.text else step.token, step.raw_probability,
+                         _step_title(step)) for step in session.steps]
+    return _steps_html(prompt, spans, session.finished, "Darker orange = the model found the token less likely. "
+                       "Hover a token for its probability and the alternatives.")
+
+
+def _token_span(text: str, probability: float, title: str) -> str:
+    return (f'<span title="{html.escape(title)}" style="background:{_token_colour(probability)};'
+            f'border-radius:3px;white-space:pre-wrap">{html.escape(text)}</span>')
+
+
+def _steps_html(prompt: str, spans: list[str], finished: str, legend: str) -> str:
+    """The prompt in grey, then the coloured generated tokens, why generation stopped, and a legend."""
+    status = f"<p><i>Stopped: {html.escape(finished)}.</i></p>" if finished else ""
     return (f'<div id="sampling-steps" style="line-height:1.8;color:#0f172a;background:#fff;padding:8px">'
             f'<span style="color:#64748b;white-space:pre-wrap">{html.escape(prompt[-2000:])}</span>{"".join(spans)}'
-            f"{status}{legend}</div>")
+            f"{status}<p style='font-size:12px;color:#475569'>{legend}</p></div>")
 
 
 def step_table(session: StepSession | None) -> pd.DataFrame:
@@ -279,14 +285,9 @@ def remote_step_text(session: RemoteStepSession, prompt: str) -> str:
         alternatives = ", ".join(f"{visible(t)} {_percent(p)}" for t, p in step.alternatives)
         rank = f"rank {step.rank}" if step.rank else "not in the top returned"
         title = f"{visible(step.token)}: model {_percent(step.probability)} ({rank}) · top: {alternatives}"
-        spans.append(f'<span title="{html.escape(title)}" style="background:{_token_colour(step.probability)};'
-                     f'border-radius:3px;white-space:pre-wrap">{html.escape(step.token or "∅")}</span>')
-    status = f"<p><i>Stopped: {html.escape(session.finished)}.</i></p>" if session.finished else ""
-    legend = ("<p style='font-size:12px;color:#475569'>Tokens from the inference server; darker orange = the model "
-              "found the token less likely. Each request draws with seed + tokens so far.</p>")
-    return (f'<div id="sampling-steps" style="line-height:1.8;color:#0f172a;background:#fff;padding:8px">'
-            f'<span style="color:#64748b;white-space:pre-wrap">{html.escape(prompt[-2000:])}</span>{"".join(spans)}'
-            f"{status}{legend}</div>")
+        spans.append(_token_span(step.token or "∅", step.probability, title))
+    return _steps_html(prompt, spans, session.finished, "Tokens from the inference server; darker orange = the "
+                       "model found the token less likely. Each request draws with seed + tokens so far.")
 
 
 def remote_step_table(session: RemoteStepSession) -> pd.DataFrame:
