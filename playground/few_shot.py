@@ -400,6 +400,8 @@ class FewShotResult:
     answer: str
     generation: Generation
     probabilities: dict[str, float] = field(default_factory=dict)  # empty for free-text answers
+    # Over a server: labels with a token outside its top N, scored as the N-th token (an upper bound).
+    bounded_labels: tuple[str, ...] = ()
 
 
 def run_few_shot(
@@ -410,12 +412,13 @@ def run_few_shot(
     prompt = prompt_for(lm, request, limits)
     if isinstance(lm, RemoteLanguageModel):
         generation = remote.generate_text(lm, prompt.text, sampling, max_new_tokens, seed=request.seed)
-        probabilities = {}
+        probabilities, bounded = {}, ()
         if request.labels:
             scores = remote.label_log_likelihoods(lm, prompt.text, label_token_ids(lm, request.labels, prompt.chat))
-            probabilities = dict(zip(request.labels, scores.softmax(dim=0).tolist()))
-    else:
-        generation = generate(lm, prompt.ids, sampling, max_new_tokens, seed=request.seed)
-        probabilities = label_probabilities(lm, prompt, request.labels) if request.labels else {}
+            probabilities = dict(zip(request.labels, scores.log_likelihoods.softmax(dim=0).tolist()))
+            bounded = tuple(label for label, outside in zip(request.labels, scores.bounded) if outside)
+        return FewShotResult(prompt, answer_text(generation, prompt.chat), generation, probabilities, bounded)
+    generation = generate(lm, prompt.ids, sampling, max_new_tokens, seed=request.seed)
+    probabilities = label_probabilities(lm, prompt, request.labels) if request.labels else {}
     return FewShotResult(prompt, answer_text(generation, prompt.chat), generation, probabilities)
 

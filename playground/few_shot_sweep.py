@@ -82,7 +82,7 @@ def sweep(
         prefix = shared_prefix(lm, [prompt.ids for prompt in prompts]) if request.labels and not remote else None
         for number, (item, prompt) in enumerate(zip(eval_set, prompts), start=1):
             if request.labels:
-                scores = (remote_label_log_likelihoods(lm, prompt.text, labels_ids) if remote
+                scores = (remote_label_log_likelihoods(lm, prompt.text, labels_ids).log_likelihoods if remote
                           else label_log_likelihoods(lm, prompt.ids, labels_ids, prefix))
                 probabilities = scores.double().softmax(dim=0)
                 predicted = request.labels[int(probabilities.argmax())]

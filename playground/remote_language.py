@@ -222,7 +222,13 @@ def remote_temperature_sweep(lm: RemoteLanguageModel, prompt: str, base: Samplin
 
 # ---- scoring given continuations (few-shot labels) -------------------------------------------------
 
-def label_log_likelihoods(lm: RemoteLanguageModel, prompt: str, labels_ids: Sequence[Sequence[int]]) -> torch.Tensor:
+@dataclass(frozen=True)
+class LabelScores:
+    log_likelihoods: torch.Tensor  # one sum of log p(label tokens | prompt) per label
+    bounded: tuple[bool, ...]  # per label: a token fell outside the top N, so its sum is an upper bound
+
+
+def label_log_likelihoods(lm: RemoteLanguageModel, prompt: str, labels_ids: Sequence[Sequence[int]]) -> LabelScores:
     """Sum of log p(label tokens | prompt) for every label, token by token from the server's top N.
 
     Each token's log-probability is read from the next-token top N after the prompt and the label's
@@ -234,12 +240,14 @@ def label_log_likelihoods(lm: RemoteLanguageModel, prompt: str, labels_ids: Sequ
     pieces = [[lm.tokenizer.decode([token]) for token in ids] for ids in labels_ids]
     prefixes = sorted({"".join(label[:j]) for label in pieces for j in range(len(label))})
     tops = dict(zip(prefixes, parallel([lambda p=p: next_top_tokens(lm, prompt + p) for p in prefixes])))
-    scores = []
+    scores, bounded = [], []
     for label in pieces:
-        total = 0.0
+        total, outside = 0.0, False
         for j, piece in enumerate(label):
             top = tops["".join(label[:j])]
             found = [lp for token, lp in zip(top.tokens, top.logprobs.tolist()) if token == piece]
             total += found[0] if found else float(top.logprobs[-1])
+            outside = outside or not found
         scores.append(total)
-    return torch.tensor(scores, dtype=torch.float64)
+        bounded.append(outside)
+    return LabelScores(torch.tensor(scores, dtype=torch.float64), tuple(bounded))

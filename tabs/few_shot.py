@@ -14,6 +14,7 @@ from playground.few_shot import (
 )
 from playground.few_shot_sweep import accuracy_by_setting, checked_eval_set, sweep, sweep_settings
 from playground.generation import SamplingSettings
+from playground.remote_model import RemoteLanguageModel
 from playground.service import ModelService
 from tabs.common import (
     CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
@@ -52,6 +53,14 @@ def _token_summary(request: FewShotRequest, token_count: int, model_name: str) -
     form = "through the chat template" if request.fmt.use_chat_template else "as plain text"
     return (f"**{token_count:,} tokens** for {model_name}'s tokenizer · {request.k} of "
             f"{len(request.examples)} examples ({request.order}) · {form}")
+
+
+def _bounded_note(lm: object, labels: tuple[str, ...]) -> str:
+    if not labels or not isinstance(lm, RemoteLanguageModel):
+        return ""
+    top = lm.top_logprobs
+    return (f"\n\n**Label probabilities are estimates** for {', '.join(labels)}: a token fell outside the "
+            f"server's top {top}, so it was counted as the {top}th most likely, an upper bound.")
 
 
 def build(service: ModelService) -> None:
@@ -126,8 +135,8 @@ def build(service: ModelService) -> None:
                                   answer, labels, k, order, seed, limits)
         lm = load_with_progress(service, "language", model, progress)
         result = run_few_shot(lm, request, SamplingSettings(temperature=temperature), max_new_tokens, limits)
-        return (result.prompt.text, _token_summary(request, result.prompt.token_count, lm.name), result.answer,
-                result.probabilities or None)
+        summary = _token_summary(request, result.prompt.token_count, lm.name) + _bounded_note(lm, result.bounded_labels)
+        return result.prompt.text, summary, result.answer, result.probabilities or None
 
     @user_errors
     @local_model_turns(service)

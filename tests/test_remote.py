@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -25,6 +26,7 @@ from playground.sampling import last_logits
 from playground.service import ModelService
 from playground.settings import Settings, load_settings
 from tests.conftest import free_port
+from tests.hostile import endpoints, first_rows, fuzz_endpoints
 from tests.inference_servers import FlakyRelay, LlamaServer, SilentServer, remote_source
 
 LOCAL = "SmolLM2-135M-Instruct (offline demo)"
@@ -222,6 +224,18 @@ def test_few_shot_label_probabilities_from_top_logprobs_match_local(remote, loca
         assert abs(over_server.probabilities[label] - here.probabilities[label]) < PROBABILITY_TOLERANCE
 
 
+def test_a_label_outside_the_servers_top_n_is_flagged_as_an_estimate(remote, remote_service, remote_client):
+    request = replace(SENTIMENT, labels=("positive", "negative", "xylophone"))
+    result = run_few_shot(remote, request, SamplingSettings(temperature=0), 1, remote_service.settings.limits)
+    assert result.bounded_labels == ("xylophone",)
+    assert result.probabilities["xylophone"] < 0.05
+
+    form = {p["parameter_name"]: p["parameter_default"] for p in endpoints(remote_client)["/run_few_shot"]["parameters"]}
+    form.update(model=names(remote_service)[0], labels=form["labels"] + ", xylophone", max_new_tokens=1)
+    _, summary, _, _ = remote_client.predict(**form, api_name="/run_few_shot")
+    assert "estimates** for xylophone" in summary and "top 20" in summary
+
+
 def test_few_shot_sweep_over_remote_scores_every_setting(remote, remote_service):
     eval_set = [Example("Terrible acting.", "negative"), Example("Wonderful and warm.", "positive")]
     results = list(sweep(remote, SENTIMENT, eval_set, remote_service.settings.limits))
@@ -260,8 +274,6 @@ LANGUAGE_ENDPOINTS = {"/next_token", "/generate_steps", "/step_one_token", "/swe
 
 def test_language_endpoints_over_a_server_survive_hostile_input(remote_client, remote_app_url, tmp_path, capsys):
     from PIL import Image
-
-    from tests.hostile import endpoints, first_rows, fuzz_endpoints
 
     image = tmp_path / "small.png"
     Image.new("RGB", (8, 8)).save(image)
