@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Offline and quiet before any library reads its environment.
@@ -61,15 +63,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(service: ModelService):
-    """The whole app, launched on loopback for API and browser tests."""
+@contextmanager
+def launched_app(service: ModelService) -> Iterator[str]:
+    """The whole app, launched on loopback for API and browser tests: its URL."""
     from app import build_app
 
     demo = build_app(service)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close()
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(service: ModelService):
+    with launched_app(service) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

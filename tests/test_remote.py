@@ -25,7 +25,7 @@ from playground.remote_language import next_top_tokens, remote_stages
 from playground.sampling import last_logits
 from playground.service import ModelService
 from playground.settings import Settings, load_settings
-from tests.conftest import free_port
+from tests.conftest import free_port, launched_app
 from tests.hostile import endpoints, first_rows, fuzz_endpoints
 from tests.inference_servers import FlakyRelay, LlamaServer, SilentServer, remote_source
 
@@ -68,12 +68,8 @@ def local(remote_service: ModelService):
 
 @pytest.fixture(scope="module")
 def remote_app_url(remote_service: ModelService):
-    from app import build_app
-
-    demo = build_app(remote_service)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close()
+    with launched_app(remote_service) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -300,18 +296,12 @@ def test_language_endpoints_over_a_server_survive_hostile_input(remote_client, r
 def test_a_server_that_is_down_gets_a_message_and_the_app_keeps_serving(base_settings):
     down = remote_source(f"http://127.0.0.1:{free_port()}/v1")
     service = ModelService(settings_with(base_settings, down, remote_retries=1))
-    from app import build_app
-
-    demo = build_app(service)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    try:
+    with launched_app(service) as url:
         client = Client(url, verbose=False)
         with pytest.raises(Exception, match=r"Could not reach the inference server .* \(tried 2 times\)"):
             client.predict(names(service)[0], "Hello", False, 1.0, 0, 1.0, 0.0, 1.0, api_name="/next_token")
         chart, _, _ = client.predict(LOCAL, "Hello", False, 1.0, 0, 1.0, 0.0, 1.0, api_name="/next_token")
         assert "sampling-stage-chart" in chart
-    finally:
-        demo.close()
 
 
 def test_a_hung_server_times_out_after_the_retries(base_settings):
