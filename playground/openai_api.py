@@ -1,8 +1,9 @@
 """A small client for the OpenAI-compatible HTTP API that vLLM, TGI, llama.cpp and SGLang serve.
 
 Only what the language tabs need (`/v1/models`, `/v1/completions`), with a timeout per request,
-retries with exponential backoff for what retrying can fix (no connection, 429, 502-504), and errors
-that say in plain words what happened, so a slow or absent server never becomes a traceback.
+retries with exponential backoff for what retrying can fix (no connection, a timeout, 408/409/429,
+502-504), and errors that say in plain words what happened, so a slow or absent server never becomes
+a traceback.
 """
 
 from __future__ import annotations

@@ -25,6 +25,11 @@ def endpoints(client) -> dict[str, dict]:
     return client.view_api(return_format="dict", print_info=False)["named_endpoints"]
 
 
+def default_arguments(client, api_name: str) -> dict:
+    """An endpoint's arguments as its form starts out, by parameter name."""
+    return {p["parameter_name"]: p["parameter_default"] for p in endpoints(client)[api_name]["parameters"]}
+
+
 def is_file(parameter: dict) -> bool:
     return "filepath" in str(parameter.get("python_type", {}).get("type", "")) or parameter["component"] in (
         "Image", "File", "Gallery")

@@ -5,6 +5,7 @@ requests with 503 (or 500) before passing the rest to a real server (to see retr
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import subprocess
 import threading
@@ -86,10 +87,10 @@ class SilentServer:
 
 
 class FlakyRelay:
-    """Answers its first `failures` requests with `status` (503: warming up), then relays requests to
-    `target` unchanged."""
+    """Answers its first `failures` requests with `status` and an OpenAI-style error saying `message`,
+    then relays requests to `target` unchanged."""
 
-    def __init__(self, target: str, failures: int, status: int = 503):
+    def __init__(self, target: str, failures: int, status: int = 503, message: str = "warming up"):
         self.failures_left = failures
         self.requests = 0
         relay = self
@@ -102,8 +103,7 @@ class FlakyRelay:
                 relay.requests += 1
                 if relay.failures_left > 0:
                     relay.failures_left -= 1
-                    self._send(status, b'{"error": {"message": "warming up"}}' if status == 503 else
-                               b'{"error": {"message": "llama_decode returned 1"}}')
+                    self._send(status, json.dumps({"error": {"message": message}}).encode())
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
                 answer = httpx.request(method, target + self.path.removeprefix("/v1"), content=body,

@@ -26,7 +26,7 @@ from playground.sampling import last_logits
 from playground.service import ModelService
 from playground.settings import Settings, load_settings
 from tests.conftest import free_port, launched_app
-from tests.hostile import endpoints, first_rows, fuzz_endpoints
+from tests.hostile import default_arguments, first_rows, fuzz_endpoints
 from tests.inference_servers import FlakyRelay, LlamaServer, SilentServer, remote_source
 
 LOCAL = "SmolLM2-135M-Instruct (offline demo)"
@@ -226,10 +226,30 @@ def test_a_label_outside_the_servers_top_n_is_flagged_as_an_estimate(remote, rem
     assert result.bounded_labels == ("xylophone",)
     assert result.probabilities["xylophone"] < 0.05
 
-    form = {p["parameter_name"]: p["parameter_default"] for p in endpoints(remote_client)["/run_few_shot"]["parameters"]}
+    form = default_arguments(remote_client, "/run_few_shot")
     form.update(model=names(remote_service)[0], labels=form["labels"] + ", xylophone", max_new_tokens=1)
     _, summary, _, _ = remote_client.predict(**form, api_name="/run_few_shot")
     assert "estimates** for xylophone" in summary and "top 20" in summary
+
+
+def test_the_browser_flags_estimated_labels_and_explains_an_empty_query(browser_context, remote_app_url):
+    from playwright.sync_api import expect
+
+    page = browser_context.new_page()
+    try:
+        page.goto(remote_app_url)
+        page.get_by_role("tab", name="Few-shot builder").click()
+        labels = page.get_by_label("Labels (comma-separated; new example outputs are added)")
+        labels.fill(labels.input_value() + ", xylophone")
+        page.get_by_role("button", name="Run", exact=True).click()
+        expect(page.locator("#few-shot-tokens")).to_contain_text("Label probabilities are estimates for xylophone",
+                                                                 timeout=60_000)
+        expect(page.locator("#few-shot-probabilities")).to_contain_text("xylophone")
+        page.get_by_label("Query").fill("")
+        page.get_by_role("button", name="Run", exact=True).click()
+        expect(page.get_by_text("The query is empty: type something first.")).to_be_visible()
+    finally:
+        page.close()
 
 
 def test_few_shot_sweep_over_remote_scores_every_setting(remote, remote_service):
@@ -273,7 +293,7 @@ def test_language_endpoints_over_a_server_survive_hostile_input(remote_client, r
 
     image = tmp_path / "small.png"
     Image.new("RGB", (8, 8)).save(image)
-    defaults = {p["parameter_name"]: p["parameter_default"] for p in endpoints(remote_client)["/sweep_shots"]["parameters"]}
+    defaults = default_arguments(remote_client, "/sweep_shots")
     valid = {
         # One example, one held-out item, one GSM8K problem: a default sweep scores 80 prompts, 35 s a call.
         "examples": first_rows(defaults["examples"], 1), "held_out": first_rows(defaults["held_out"], 1), "count": 1,
@@ -332,7 +352,7 @@ def test_retries_ride_out_a_server_that_is_warming_up(base_settings, llama_serve
 
 
 def test_a_request_that_breaks_the_server_is_not_retried(base_settings, llama_server):
-    relay = FlakyRelay(llama_server.base_url, failures=1, status=500)
+    relay = FlakyRelay(llama_server.base_url, failures=1, status=500, message="llama_decode returned 1")
     try:
         service = ModelService(settings_with(base_settings, remote_source(relay.base_url), remote_retries=2))
         with pytest.raises(RemoteServerError, match=r"failed on this request \(HTTP 500: llama_decode returned 1\)"):
