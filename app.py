@@ -20,18 +20,18 @@ from playground.settings import MODEL_KINDS, load_settings  # noqa: E402
 from playground.lessons import load_lessons  # noqa: E402
 from gradio.context import get_blocks_context  # noqa: E402
 
+from serving import launch_options, serve_files_safely, upload_cleanup  # noqa: E402
 from tabs import lessons, status, tab_modules  # noqa: E402
 from tabs.common import run_model_events_on_gpu  # noqa: E402
 
 TITLE = "Foundation Models Playground"
-ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 
 
 def build_app(service: ModelService) -> gr.Blocks:
     lesson_by_tab = load_lessons()
-    gr.set_static_paths([ASSETS])  # presets and galleries show shipped files
+    settings = service.settings
     tab_inputs: dict[str, lessons.TabInputs] = {}
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=upload_cleanup(settings.limits)) as demo:
         gr.Markdown(f"# {TITLE}\nSee how foundation models behave: one concept per tab, real models underneath.")
         modules = tab_modules()
         if modules:  # an empty gr.Tabs breaks Gradio's front end
@@ -53,7 +53,7 @@ def build_app(service: ModelService) -> gr.Blocks:
             demo.load(open_deep_link, None, [tabs, *linkable], api_visibility="private", concurrency_limit=None)
         status.build(service)
         run_model_events_on_gpu(get_blocks_context().fns)
-    settings = service.settings
+    serve_files_safely(demo)
     demo.queue(default_concurrency_limit=1, max_size=settings.limits.max_queue_size)
     return demo
 
@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Preloading {', '.join(service.settings.preload)} …", flush=True)
         service.preload(service.settings.preload)
     demo = build_app(service)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
+                **launch_options(service.settings.limits))
     if args.share and not demo.share_url:
         print(
             "No public share link: the tunnel could not be opened (no internet, or Gradio's tunnel binary "

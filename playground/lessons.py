@@ -45,6 +45,11 @@ def _with_files(values: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def is_shipped_file(value: Any) -> bool:
+    """Whether a preset value names a shipped file (what `_with_files` made of `assets/...`)."""
+    return isinstance(value, str) and Path(value).is_relative_to(REPO / "assets")
+
+
 def load_lessons(path: Path = LESSONS_FILE) -> dict[str, Lesson]:
     with open(path, "rb") as handle:
         raw = tomllib.load(handle)

@@ -45,6 +45,11 @@ class Limits:
     max_tokenizers: int = 10  # tokenizer tab: tokenizers compared in one request
     max_languages: int = 40  # tokenizer tab: language rows in one request
     max_queue_size: int = 200  # requests waiting beyond this are refused with a "busy" message
+    # Uploads: the largest 8-bit RGB image allowed (max_image_pixels) is 120 MB uncompressed, more than any
+    # PNG, JPEG or WebP of it; every file input takes one image, so a few files per upload request is ample.
+    max_upload_mb: int = 120
+    max_files_per_upload: int = 4
+    upload_lifetime_seconds: int = 3600  # uploads, results and downloads are deleted this long after written
     # Remote inference servers (OpenAI-compatible): how long to wait, how often to retry, how many
     # requests the language tabs send at once (the server batches them; a local model runs one at a time).
     remote_timeout_seconds: int = 60

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import tempfile
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -13,6 +11,7 @@ from playground import chain_of_thought as cot
 from playground.answer_extraction import format_number
 from playground.generation import SamplingSettings
 from playground.service import ModelService
+from serving.files import keep
 from tabs.common import (
     CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
 )
@@ -154,7 +153,5 @@ def _batch_view(outcomes, modes, done: bool) -> tuple:
     ]
     csv_path = None
     if done:
-        path = Path(tempfile.mkdtemp(prefix="cot-")) / "cot_accuracy.csv"
-        path.write_text(cot.outcomes_csv(outcomes, modes), encoding="utf-8")
-        csv_path = str(path)
+        csv_path = keep("cot_accuracy.csv", cot.outcomes_csv(outcomes, modes).encode("utf-8"))
     return summary, chart, pd.DataFrame(rows), csv_path

@@ -27,14 +27,15 @@ def unopened_image_input(**kwargs) -> gr.Image:
     gr.Image decodes uploads before the callback runs, so a corrupt file or a non-image fails with no
     message, and a decompression bomb is decoded before any size check. Here playground code opens
     it: size checked first, and a message that says what is wrong. (Overridden on the instance: a
-    gr.Image subclass would make gradio write a .pyi stub next to this module.)
+    gr.Image subclass would make gradio write a .pyi stub next to this module.) A path reaches it only
+    if it is in Gradio's upload folder: the app checks every file payload first (serving.files).
     """
     image = gr.Image(type="filepath", **kwargs)
     decode = image.preprocess
 
     def preprocess(payload):
         if payload is not None and payload.path:
-            return payload.path  # an upload gradio has checked is in its upload folder
+            return payload.path
         try:
             return decode(payload)  # a data: URL from an API call
         except Exception:
@@ -53,6 +54,8 @@ def build(service: ModelService) -> None:
             image = unopened_image_input(label="Image (upload, paste, or pick a gallery photo below)",
                                          sources=["upload", "clipboard"], height=320, elem_id="clip-image")
             photos = gallery()
+            # Gradio copies the photos into its upload folder and serves them from there: the page names no
+            # path of the checkout, and nothing of the checkout is served.
             gr.Examples([[str(photo.path)] for photo in photos], [image], label="Gallery (see assets/clip/NOTICE.md)",
                         examples_per_page=len(photos), elem_id="clip-gallery",
                         api_visibility="private")

@@ -13,7 +13,8 @@ import gradio as gr
 from gradio.block_function import BlockFunction
 from gradio.context import get_blocks_context
 
-from playground.lessons import Lesson, deep_link_query
+from playground.lessons import Lesson, deep_link_query, is_shipped_file
+from serving.files import shipped
 
 # Components whose value a link can carry as text.
 _LINKABLE = (gr.Textbox, gr.Number, gr.Slider, gr.Checkbox, gr.Dropdown, gr.Radio, gr.CheckboxGroup)
@@ -75,6 +76,12 @@ def coerce(component: gr.components.Component, text: str) -> Any:
     return text
 
 
+def _served(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Preset values with each shipped file as its copy in Gradio's upload folder (made again if the
+    cleanup deleted it): the app serves nothing from its checkout."""
+    return {name: shipped(value) if is_shipped_file(value) else value for name, value in values.items()}
+
+
 def link_updates(inputs: TabInputs, query: Mapping[str, str], lesson: Lesson | None) -> tuple[dict, list[str]]:
     """Component -> value from a preset and/or explicit parameters; names of parameters ignored."""
     values: dict[str, Any] = {}
@@ -83,7 +90,7 @@ def link_updates(inputs: TabInputs, query: Mapping[str, str], lesson: Lesson | N
     if query.get("preset") and preset is None:
         ignored.append(f"preset={query['preset']}")
     if preset is not None:
-        values.update(preset.values)
+        values.update(_served(preset.values))
     for name, text in query.items():
         if name in ("tab", "preset"):
             continue
@@ -150,7 +157,7 @@ def _preset_button(preset, inputs: TabInputs) -> None:
     with gr.Column(min_width=180):
         button = gr.Button(preset.label, size="sm", variant="secondary")
         gr.Markdown(f"<small>{preset.shows}</small>")
-    button.click(lambda: [*preset.values.values()], None, targets, queue=False, api_visibility="private").then(
+    button.click(lambda: [*_served(preset.values).values()], None, targets, queue=False, api_visibility="private").then(
         endpoint.fn, endpoint.inputs, endpoint.outputs, api_visibility="private",
         concurrency_id=endpoint.concurrency_id, concurrency_limit=endpoint.concurrency_limit,
     )

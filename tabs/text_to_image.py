@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gradio as gr
+from gradio.processing_utils import encode_pil_to_bytes
 
 from playground import text_to_image_views as views
 from playground.service import ModelService
 from playground.text_to_image import (
     MAX_SEED, MIN_SIDE, RANDOM_SEED, SCHEDULERS, ImageRequest, Result, generate_steps, grid_requests, model_defaults,
 )
+from serving.files import keep
 from tabs.common import CHEAP_EVENT, MODEL_EVENT, load_with_progress, model_picker, user_errors
 
 TITLE = "Text-to-image"
@@ -60,6 +62,9 @@ def build(service: ModelService) -> None:
                              object_fit="contain", format="png", fit_columns=False, interactive=False)
     gallery = gr.Gallery(label="Your results (settings in each caption and inside each PNG)", columns=6, height=260,
                          format="png", fit_columns=False, interactive=False, elem_id="t2i-gallery")
+    # The visitor's results live on the server (gr.State), never in an input a client could fill with a path:
+    # the last image written, and the gallery's (path, caption) entries, newest first.
+    latest, kept = gr.State(None), gr.State([])
     knobs = [prompt, negative_prompt, steps, guidance, seed, scheduler, width, height, model]
 
     @user_errors
@@ -71,21 +76,23 @@ def build(service: ModelService) -> None:
         shown = []
         for event in generate_steps(pipeline, request, model):
             if isinstance(event, Result):
-                yield event.image, views.result_strip(event), views.result_status(event)
+                path = keep("image.png", encode_pil_to_bytes(event.image, "png"))  # the settings ride in the PNG
+                yield path, views.result_strip(event), views.result_status(event), path
                 return
             progress((event.index, event.total), desc="Denoising", unit="steps")
             shown.append(event)
-            yield event.preview, views.strip(shown), views.step_status(event)
+            yield event.preview, views.strip(shown), views.step_status(event), gr.skip()
 
     # The progress bar goes on the status line, so it never hides the live preview.
-    generated = run.click(generate, knobs, [image, steps_strip, status], api_name="generate", show_progress_on=status,
-                          **MODEL_EVENT)
+    generated = run.click(generate, knobs, [image, steps_strip, status, latest], api_name="generate",
+                          show_progress_on=status, **MODEL_EVENT)
 
     @user_errors
-    def keep_in_gallery(path, items):
-        return views.gallery_with(items, path, limits.max_gallery_images)
+    def keep_in_gallery(path, entries):
+        entries = views.gallery_with(entries, path, limits.max_gallery_images)
+        return entries, entries
 
-    generated.success(keep_in_gallery, [image, gallery], gallery, api_visibility="private", **CHEAP_EVENT)
+    generated.success(keep_in_gallery, [latest, kept], [gallery, kept], api_visibility="private", **CHEAP_EVENT)
 
     def apply_defaults(name):
         chosen = model_defaults(service.registry.get("text_to_image", name))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 import pandas as pd
 
 from playground import tokenizer_cost as cost
 from playground.service import ModelService
 from playground.token_view import token_view_html
+from serving.files import keep
 from tabs.common import CHEAP_EVENT, user_errors
 
 TITLE = "Tokenizer language cost"
@@ -51,8 +49,10 @@ def build(service: ModelService) -> None:
         number = gr.Number(1, label="Sentence number", precision=0, minimum=1)
         load = gr.Button("Load FLORES sentence", size="sm")
     first = cost.flores_rows(DEFAULT_LANGUAGES, "devtest", 1)
-    sentences = gr.Dataframe(pd.DataFrame(first, columns=["language", "text"]), interactive=True, wrap=True,
-                             label="Sentences (edit any text, or add rows with your own language and text)",
+    # type="array": the rows as sent, so a table of the wrong shape reaches check_rows and gets its message
+    # (as a pandas DataFrame, a row longer than the headers fails inside Gradio with an empty one).
+    sentences = gr.Dataframe(pd.DataFrame(first, columns=["language", "text"]), type="array", interactive=True,
+                             wrap=True, label="Sentences (edit any text, or add rows with your own language and text)",
                              max_height=320, column_widths=["18%", "82%"])
     with gr.Row():
         base = gr.Dropdown(languages, value="English", allow_custom_value=True, label="Base language")
@@ -115,9 +115,8 @@ def build(service: ModelService) -> None:
         loaded = load_tokenizers(tokenizers, hub_id, progress)
         progress(0.5, desc="Counting every sentence (cached after the first time)…")
         costs = cost.corpus_costs(loaded, corpus, base, price, bool(with_special))
-        path = Path(tempfile.mkdtemp(prefix="tokenizer-cost-")) / f"tokenizer_premium_{corpus}.csv"
-        path.write_text(cost.costs_csv(costs), encoding="utf-8")
-        return describe(loaded, with_special), _chart_data(costs), cost.premium_table(costs), str(path)
+        path = keep(f"tokenizer_premium_{corpus}.csv", cost.costs_csv(costs).encode("utf-8"))
+        return describe(loaded, with_special), _chart_data(costs), cost.premium_table(costs), path
 
     load.click(flores_sentences, [chosen_languages, split, number], sentences, api_name="flores_sentences",
                **CHEAP_EVENT)

@@ -1,0 +1,139 @@
+"""Files between a visitor and the server: a visitor sends uploads, never a path on the server, and the
+server gives back only what is in Gradio's upload folder.
+
+Why the app must check this itself (Gradio 6.31): Gradio checks a file payload against its upload folder
+only when the payload is tagged `"meta": {"_type": "gradio.FileData"}` (processing_utils.async_move_files_to_cache
+with check_in_upload_folder). An image or gallery item sent without the tag is never checked: `gr.Image`
+opens the named path (answering differently for a missing file and a file that is not an image), and a
+gallery input hands it to the app, whose output Gradio then copies from anywhere in the working directory
+or the temp directory (`_check_allowed` allows both for outputs) into its cache and serves back. A tagged
+http(s) URL is downloaded by the server before any check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio import processing_utils
+from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
+
+from playground.settings import Limits
+from serving.requests import RequestChecks
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+# One answer for every path a visitor names, whether or not a file is there: no existence oracle.
+UPLOADS_ONLY = "Send the file itself (upload it or paste it): this app never opens a path on the server."
+
+
+def upload_folder() -> Path:
+    """Gradio's upload folder (GRADIO_TEMP_DIR, or <temp dir>/gradio): uploads and results live there."""
+    return Path(get_upload_folder())
+
+
+def _inside(path: str, folder: str) -> bool:
+    # Compared as text, without touching the disk, so the answer never depends on what exists there.
+    normal = os.path.normpath(os.path.abspath(path))
+    return normal == folder or normal.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _files(payload: Any) -> Iterator[dict]:
+    """The file objects in a component's payload as sent: every dict with a `path` or a `url`."""
+    if isinstance(payload, dict):
+        if "path" in payload or "url" in payload:
+            yield payload
+        else:
+            for value in payload.values():
+                yield from _files(value)
+    elif isinstance(payload, list):
+        for value in payload:
+            yield from _files(value)
+
+
+def check_uploaded(payload: Any) -> None:
+    """Raise gr.Error unless every file in a payload is in the upload folder, or is a pasted image sent
+    inline as a data: URL (Gradio decodes it into that folder). Paths elsewhere and URLs are refused alike."""
+    folders = {os.path.normpath(upload_folder()), os.path.realpath(upload_folder())}
+    for file in _files(payload):
+        path = file.get("path")
+        if path is None and str(file.get("url") or "").startswith("data:"):
+            continue
+        if not isinstance(path, str) or not any(_inside(path, folder) for folder in folders):
+            raise gr.Error(UPLOADS_ONLY, print_exception=False)  # a refusal, not a fault: no traceback
+
+
+def _carries_files(component: Any) -> bool:
+    model = getattr(component, "data_model", None)
+    if model is None or getattr(component, "stateful", False):
+        return False
+    try:
+        return '"path"' in json.dumps(model.model_json_schema())
+    except Exception:  # a schema pydantic cannot write: check it anyway
+        return True
+
+
+def serve_files_safely(demo: gr.Blocks) -> None:
+    """Every input that can carry a file, of every event (private ones and fn_index calls included), takes
+    uploads only. The check sits on `Blocks.preprocess_data`, the one door every event's inputs pass through,
+    before Gradio moves or downloads anything; a component's own `preprocess` would not do, because a session
+    whose component got a prop update (gr.update) preprocesses with a fresh copy of that component."""
+    preprocess_data = demo.preprocess_data
+
+    async def uploads_only(block_fn, inputs, state, explicit_call=False):
+        if not explicit_call:  # a call from Python code on the server, not a visitor's request
+            for component, payload in zip(block_fn.inputs, inputs):
+                if _carries_files(component):
+                    check_uploaded(payload)
+        return await preprocess_data(block_fn, inputs, state, explicit_call)
+
+    demo.preprocess_data = uploads_only
+
+
+def keep(name: str, data: bytes) -> str:
+    """A file the server made for a visitor (a result image, a CSV of results), written once into the upload
+    folder and served from there: the same content reuses one file, and Gradio's scheduled cleanup
+    (`upload_cleanup`) deletes it with the uploads. No temporary directory is left behind."""
+    return processing_utils.save_bytes_to_cache(data, name, cache_dir=str(upload_folder()))
+
+
+def shipped(path: str | Path) -> str:
+    """A shipped file (from assets/) as a copy in the upload folder, the only place files are served from."""
+    return keep(Path(path).name, Path(path).read_bytes())
+
+
+def upload_cleanup(limits: Limits) -> tuple[int, int]:
+    """Gradio's `delete_cache` (how often to look, in seconds; how old a file may get): uploads, results and
+    downloads are deleted `upload_lifetime_seconds` after they were written, and all of them at shutdown."""
+    lifetime = limits.upload_lifetime_seconds
+    return max(1, min(300, lifetime // 4)), lifetime
+
+
+def _all_but(root: Path, keep: Path) -> list[Path]:
+    """Paths that together cover `root` except `keep` (all of `root` when `keep` is outside it)."""
+    if keep == root:
+        return []
+    if root not in keep.parents:
+        return [root]
+    return [path for entry in root.iterdir() for path in _all_but(entry, keep)]
+
+
+def private_paths() -> list[str]:
+    """What Gradio must never serve or copy into its cache: the checkout and the working directory (on a
+    Space, the same repository), except the upload folder if an operator put it there."""
+    keep = Path(os.path.realpath(upload_folder()))
+    roots = {CHECKOUT, Path(os.path.realpath(os.getcwd()))}
+    return sorted({str(path) for root in roots for path in _all_but(root, keep)})
+
+
+def launch_options(limits: Limits) -> dict:
+    """Keyword arguments for `demo.launch`: the upload caps, the blocked paths and the request checks."""
+    return {
+        "max_file_size": limits.max_upload_mb * 1024 * 1024,  # Gradio answers 413; the browser says so first
+        "blocked_paths": private_paths(),
+        "app_kwargs": {"middleware": [Middleware(RequestChecks, max_files=limits.max_files_per_upload)]},
+    }
