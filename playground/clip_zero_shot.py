@@ -9,8 +9,10 @@ Label embeddings depend only on (model, label, template set), so they are kept i
 from __future__ import annotations
 
 import functools
+import html
 import math
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -75,12 +77,23 @@ def parse_labels(text: str | None, limits: Limits, minimum: int = 2) -> list[str
         raise PlaygroundError(
             f"Enter at least {minimum} labels, one per line: the softmax compares labels with each other."
         )
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for label in labels:
-        if label.lower() in seen:
-            raise PlaygroundError(f"The label {label[:60]!r} appears twice; duplicates would split its probability.")
-        seen.add(label.lower())
+        first = seen.get(_reads_as(label))
+        if first is not None:
+            same = ("appears twice" if first.casefold() == label.casefold() else
+                    f"reads the same as {first[:60]!r} (the same text in other Unicode characters or HTML entities)")
+            raise PlaygroundError(f"The label {label[:60]!r} {same}; duplicates would split one probability.")
+        seen[_reads_as(label)] = label
     return labels
+
+
+def _reads_as(label: str) -> str:
+    """The text a label reads as, to catch duplicates however they are typed: HTML entities decoded
+    (`c&#97;t`), invisible format characters dropped (zero-width spaces and joiners, soft hyphens),
+    Unicode compatibility forms folded by NFKC (fullwidth `ｃａｔ`, NFD `café`), case and spacing ignored."""
+    text = "".join(char for char in html.unescape(label) if unicodedata.category(char) != "Cf")
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def check_logit_scale(value: Any, clip: ClipModel) -> float:

@@ -64,7 +64,7 @@ def test_bad_images_get_a_clear_message(client, tmp_path):
     text.write_text("this is text, not an image")
     huge = tmp_path / "huge.png"
     Image.new("1", (10_000, 5_000)).save(huge)
-    for path, message in [(corrupt, "damaged"), (text, "not an image"), (huge, "too large")]:
+    for path, message in [(corrupt, "damaged"), (text, "could not be read as an image"), (huge, "too large")]:
         with pytest.raises(AppError, match=message):
             classify(client, image=str(path))
     assert classify(client)[0]["label"]  # still serving

@@ -4,8 +4,11 @@ local checkpoint through the registry and cache), compared with open_clip's own 
 from __future__ import annotations
 
 import gc
+import struct
 import weakref
+import zlib
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -19,7 +22,7 @@ from playground.clip_zero_shot import (
     label_embeddings, parse_labels, similarity_matrix, template_sets,
 )
 from playground.errors import ModelUnavailableError, PlaygroundError
-from playground.image_input import open_image
+from playground.image_input import _ADAM7, NOT_AN_IMAGE, open_image
 from playground.loaders.clip import ClipModel, LabelEmbeddingCache
 from playground.registry import Registry
 from playground.service import ModelService
@@ -189,6 +192,18 @@ def test_bad_labels_get_a_clear_message(text, message, limits):
         parse_labels(text, limits)
 
 
+@pytest.mark.parametrize("text, typed", [
+    ("cat\nc&#97;t", "c&#97;t"),  # an HTML entity
+    ("caf\u00e9\ncafe\u0301", "cafe\u0301"),  # NFC and NFD
+    ("cat\n\uff43\uff41\uff54", "\uff43\uff41\uff54"),  # fullwidth
+    ("cat\nc\u200bat", "c\u200bat"),  # a zero-width space
+])
+def test_labels_that_read_the_same_are_duplicates_shown_as_typed(text, typed, limits):
+    with pytest.raises(PlaygroundError) as refused:
+        parse_labels(text, limits)
+    assert str(refused.value).startswith(f"The label {typed!r} reads the same as {text.split(chr(10))[0]!r}")
+
+
 def test_labels_skip_blank_lines_and_accept_one_comma_separated_line(limits):
     assert parse_labels("cat\n\n  dog  \n", limits) == ["cat", "dog"]
     assert parse_labels("cat, dog ,cup of  coffee", limits) == ["cat", "dog", "cup of coffee"]
@@ -209,13 +224,50 @@ def test_bad_images_get_a_clear_message(tmp_path, limits):
     text.write_text("this is text, not an image")
     huge = tmp_path / "huge.png"  # 50 megapixels, a few KB on disk: refused before decoding
     Image.new("1", (10_000, 5_000)).save(huge)
-    cases = {corrupt: "damaged or truncated", truncated: "damaged or truncated", text: "not an image",
-             huge: "too large", tmp_path / "missing.png": "could not be read", "": "Upload or paste"}
+    cases = {corrupt: "damaged or truncated", truncated: "damaged or truncated", text: NOT_AN_IMAGE,
+             huge: "too large", tmp_path / "missing.png": NOT_AN_IMAGE, tmp_path: NOT_AN_IMAGE, "": "Upload or paste"}
     for path, message in cases.items():
-        with pytest.raises(PlaygroundError, match=message):
+        with pytest.raises(PlaygroundError) as refused:
             open_image(str(path) if path else path, limits)
+        assert message in str(refused.value)  # a missing file and a text file get the same words
     with pytest.raises(PlaygroundError, match="too large"):
         open_image(Image.new("L", (100, 100)), Limits(max_image_pixels=5_000))
+
+
+def _png(width: int, height: int, rows: bytes, colour_type: int = 2, interlaced: bool = False) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, int(interlaced))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_a_truncated_png_is_refused(tmp_path, limits):
+    """Ten rows of data under a header that declares 6,324 x 6,324: PIL decodes the rest as black, silently."""
+    short = tmp_path / "short.png"
+    short.write_bytes(_png(6324, 6324, (b"\x00" + bytes(6324)) * 10, colour_type=0))
+    with pytest.raises(PlaygroundError, match="PNG is truncated: it declares 6,324 x 6,324 pixels"):
+        open_image(str(short), limits)
+    # Complete files of every layout pass, interlaced ones included (Adam7's seven passes of rows).
+    pixels = np.random.default_rng(0).integers(0, 255, (13, 7, 3), dtype=np.uint8)
+    passes = b"".join(b"\x00" + row.tobytes() for x, y, dx, dy in _ADAM7 for row in pixels[y::dy, x::dx]
+                      if row.size)
+    complete = tmp_path / "interlaced.png"
+    complete.write_bytes(_png(7, 13, passes, interlaced=True))
+    assert (np.asarray(open_image(str(complete), limits)) == pixels).all()
+    for mode in ("1", "L", "LA", "P", "RGBA", "I;16"):
+        Image.new(mode, (33, 7)).save(tmp_path / "plain.png")
+        assert open_image(str(tmp_path / "plain.png"), limits).size == (33, 7)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png"])
+def test_a_16_bit_gradient_is_scaled_by_its_bit_depth(tmp_path, limits, suffix):
+    gradient = np.linspace(0, 65535, 64 * 256).reshape(64, 256).astype(np.uint16)
+    path = tmp_path / f"gradient{suffix}"
+    Image.fromarray(gradient).save(path)
+    grey = np.asarray(open_image(str(path), limits))[..., 0]
+    assert (grey == (gradient >> 8)).all()  # not clipped: PIL's own conversion made 99.6% of it white
+    assert (grey == 255).mean() < 0.01 and abs(grey.mean() - 127.5) < 1
 
 
 def test_unknown_template_set_and_unavailable_model_get_clear_messages(service, limits):
