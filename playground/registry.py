@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from playground.errors import PlaygroundError
@@ -91,7 +91,9 @@ def smollm2_gguf_path() -> Path | None:
     return path if path.exists() else None
 
 
-def _display_name(source: str) -> str:
+def _display_name(kind: str, source: str) -> str:
+    """What the dropdown shows. A local source shows its folder's or file's name, never its path: names are
+    sent to every visitor (the page's config lists them), where the server's layout should not be."""
     tokenizer_names = {source: name for name, source, _ in BUILTIN_TOKENIZERS}
     if source in tokenizer_names:
         return tokenizer_names[source]
@@ -99,9 +101,22 @@ def _display_name(source: str) -> str:
         return "SmolLM2-135M-Instruct (offline demo)"
     if is_remote_source(source):
         return RemoteEndpoint.parse(source).display_name
-    if _looks_like_path(source.split(":", 1)[-1]) and not source.startswith("pypi-gguf:"):
-        return f"local: {source}"
+    spec = ModelSpec(kind, source, source)
+    if spec.is_local_path and not source.startswith("pypi-gguf:"):
+        name = Path(os.path.expanduser(spec.location)).name
+        architecture = source[: -len(spec.location) - 1] if spec.location != source else ""
+        return f"local: {architecture} {name}" if architecture else f"local: {name}"
     return source
+
+
+def _unique(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """Two local sources with the same name get (2), (3)...: a name picks exactly one model."""
+    seen: dict[str, int] = {}
+    unique = []
+    for spec in specs:
+        seen[spec.name] = seen.get(spec.name, 0) + 1
+        unique.append(spec if seen[spec.name] == 1 else replace(spec, name=f"{spec.name} ({seen[spec.name]})"))
+    return unique
 
 
 def language_model_tokenizer_source(language_source: str) -> str:
@@ -138,7 +153,8 @@ class Registry:
         for kind in MODEL_KINDS:
             entries = [(source, "set by the operator") for source in settings.models.get(kind, ())]
             entries += [entry for entry in BUILTIN_MODELS[kind] if entry[0] not in dict(entries)]
-            specs[kind] = [ModelSpec(kind, _display_name(source), source, note) for source, note in entries]
+            specs[kind] = _unique([ModelSpec(kind, _display_name(kind, source), source, note)
+                                   for source, note in entries])
         specs["tokenizer"] += _language_model_tokenizers(specs["language"], specs["tokenizer"])
         return cls(specs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any, Callable
@@ -15,10 +16,18 @@ from playground.loaders import loader_for
 from playground.registry import ModelSpec, Registry
 from playground.settings import Settings, load_settings
 
+log = logging.getLogger("playground")
+
 
 def _why_unavailable(spec: ModelSpec, error: Exception, offline: bool) -> str:
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-    message = f"Could not load {spec.kind.replace('_', '-')} model '{spec.name}' ({spec.source}): {reason}."
+    source = f" ({spec.source})"
+    if spec.is_local_path:  # visitors see this: the model's name, not where it lies (the log has the path)
+        log.warning("could not load %s from %s: %s", spec.name, spec.source, error)
+        for path in {os.path.expanduser(spec.location), spec.location}:
+            reason = reason.replace(path, spec.name)
+        source = ""
+    message = f"Could not load {spec.kind.replace('_', '-')} model '{spec.name}'{source}: {reason}."
     if spec.is_local_path and not os.path.exists(os.path.expanduser(spec.location)):
         return message + " That local path does not exist on the server; check the model settings."
     if offline:

@@ -98,14 +98,18 @@ def check_rows(rows: Any, limits: Limits) -> list[tuple[str, str]]:
     if isinstance(rows, pd.DataFrame):
         rows = rows.values.tolist()
     pairs: list[tuple[str, str]] = []
-    for row in rows or []:
+    for number, row in enumerate(rows or [], start=1):
         cells = ["" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell) for cell in row]
+        if any(cell.strip() for cell in cells[2:]):
+            raise PlaygroundError(
+                f"The table has two columns, a language and its text; row {number} has {len(cells)} cells."
+            )
         label, text = (cells + ["", ""])[:2]
         label, text = label.strip(), text.strip()
         if not label and not text:
             continue
         if not label or not text:
-            raise PlaygroundError(f"Each row needs a language and its text (row {len(pairs) + 1} has only one).")
+            raise PlaygroundError(f"Each row needs a language and its text (row {number} has only one).")
         if len(label) > MAX_LABEL_CHARS:
             raise PlaygroundError(f"A language name is at most {MAX_LABEL_CHARS} characters.")
         if len(text) > limits.max_sentence_chars:

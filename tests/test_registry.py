@@ -51,7 +51,16 @@ def test_missing_local_directory_is_named(base_settings, tmp_path):
                              environ={})
     service = ModelService(settings)
     with pytest.raises(ModelUnavailableError, match="local path does not exist"):
-        service.load("language", f"local: {missing}")
+        service.load("language", "local: not-there")
+
+
+def test_local_sources_show_names_not_paths():
+    settings = load_settings(environ={}, overrides={"models": {
+        "language": ["/srv/models/llama", "/home/me/other/llama"], "clip": ["ViT-B-32:/srv/clip/weights.safetensors"]}})
+    registry = Registry.from_settings(settings)
+    assert registry.names("language")[:2] == ["local: llama", "local: llama (2)"]  # one name, one model
+    assert registry.default("clip") == "local: ViT-B-32 weights.safetensors"
+    assert registry.get("language", "local: llama (2)").source == "/home/me/other/llama"
 
 
 def test_offline_demo_model_is_real_and_answers(service):

