@@ -12,6 +12,7 @@ http(s) URL is downloaded by the server before any check.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -69,11 +70,15 @@ def check_uploaded(payload: Any) -> None:
 
 def _carries_files(component: Any) -> bool:
     model = getattr(component, "data_model", None)
-    if model is None or getattr(component, "stateful", False):
-        return False
+    return model is not None and not getattr(component, "stateful", False) and _has_file_fields(model)
+
+
+@functools.cache
+def _has_file_fields(model: type) -> bool:
+    """Whether a component's data model has a file object (a `path`) anywhere in it: Image, Gallery, File..."""
     try:
         return '"path"' in json.dumps(model.model_json_schema())
-    except Exception:  # a schema pydantic cannot write: check it anyway
+    except Exception:  # a schema pydantic cannot write: check its payloads anyway
         return True
 
 
@@ -113,21 +118,21 @@ def upload_cleanup(limits: Limits) -> tuple[int, int]:
     return max(1, min(300, lifetime // 4)), lifetime
 
 
-def _all_but(root: Path, keep: Path) -> list[Path]:
-    """Paths that together cover `root` except `keep` (all of `root` when `keep` is outside it)."""
-    if keep == root:
+def _all_but(root: Path, spared: Path) -> list[Path]:
+    """Paths that together cover `root` except `spared` (all of `root` when `spared` is outside it)."""
+    if spared == root:
         return []
-    if root not in keep.parents:
+    if root not in spared.parents:
         return [root]
-    return [path for entry in root.iterdir() for path in _all_but(entry, keep)]
+    return [path for entry in root.iterdir() for path in _all_but(entry, spared)]
 
 
 def private_paths() -> list[str]:
     """What Gradio must never serve or copy into its cache: the checkout and the working directory (on a
     Space, the same repository), except the upload folder if an operator put it there."""
-    keep = Path(os.path.realpath(upload_folder()))
+    uploads = Path(os.path.realpath(upload_folder()))
     roots = {CHECKOUT, Path(os.path.realpath(os.getcwd()))}
-    return sorted({str(path) for root in roots for path in _all_but(root, keep)})
+    return sorted({str(path) for root in roots for path in _all_but(root, uploads)})
 
 
 def launch_options(limits: Limits) -> dict:

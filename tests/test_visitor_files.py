@@ -17,6 +17,7 @@ import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from playwright.sync_api import expect
 
 from playground.errors import PlaygroundError
 from playground.registry import ModelSpec
@@ -178,6 +179,19 @@ def test_uploads_are_capped_and_cleaned_up(small_upload_app, tmp_path):
         time.sleep(0.25)
     assert not Path(kept).exists(), "the upload outlived its lifetime"
     print(f"\nupload deleted {time.perf_counter() - start:.1f} s after it arrived (lifetime 2 s)")
+
+
+def test_a_person_uploading_too_big_an_image_is_told_the_limit(small_upload_app, browser_context, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(1536 * 1024))
+    page = browser_context.new_page()
+    try:
+        page.goto(small_upload_app)
+        page.get_by_role("tab", name="CLIP zero-shot").click()
+        page.locator("#clip-image input[type=file]").set_input_files(big)
+        expect(page.get_by_text(re.compile(r"exceed the maximum allowed size of 1\.0 Mb"))).to_be_visible()
+    finally:
+        page.close()
 
 
 def test_ten_corpus_counts_leave_no_pile_of_downloads(client):
