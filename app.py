@@ -53,7 +53,7 @@ def build_app(service: ModelService) -> gr.Blocks:
             demo.load(open_deep_link, None, [tabs, *linkable], api_visibility="private", concurrency_limit=None)
         status.build(service)
         run_model_events_on_gpu(get_blocks_context().fns)
-    serve_files_safely(demo)
+    serve_files_safely(demo, settings.limits)
     demo.queue(default_concurrency_limit=1, max_size=settings.limits.max_queue_size)
     return demo
 

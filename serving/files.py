@@ -56,13 +56,17 @@ def _files(payload: Any) -> Iterator[dict]:
             yield from _files(value)
 
 
-def check_uploaded(payload: Any) -> None:
-    """Raise gr.Error unless every file in a payload is in the upload folder, or is a pasted image sent
-    inline as a data: URL (Gradio decodes it into that folder). Paths elsewhere and URLs are refused alike."""
+def check_uploaded(payload: Any, limits: Limits) -> None:
+    """Raise gr.Error unless every file in a payload is in the upload folder, or is an image sent inline as
+    a data: URL (Gradio decodes it into that folder) within the upload size. Paths elsewhere and URLs are
+    refused alike."""
     folders = {os.path.normpath(upload_folder()), os.path.realpath(upload_folder())}
     for file in _files(payload):
-        path = file.get("path")
-        if path is None and str(file.get("url") or "").startswith("data:"):
+        path, url = file.get("path"), str(file.get("url") or "")
+        if path is None and url.startswith("data:"):
+            if len(url) * 3 // 4 > limits.max_upload_mb * 1024 * 1024:  # base64: 4 characters carry 3 bytes
+                raise gr.Error(f"The image is larger than the upload limit ({limits.max_upload_mb} MB).",
+                               print_exception=False)
             continue
         if not isinstance(path, str) or not any(_inside(path, folder) for folder in folders):
             raise gr.Error(UPLOADS_ONLY, print_exception=False)  # a refusal, not a fault: no traceback
@@ -82,7 +86,7 @@ def _has_file_fields(model: type) -> bool:
         return True
 
 
-def serve_files_safely(demo: gr.Blocks) -> None:
+def serve_files_safely(demo: gr.Blocks, limits: Limits) -> None:
     """Every input that can carry a file, of every event (private ones and fn_index calls included), takes
     uploads only. The check sits on `Blocks.preprocess_data`, the one door every event's inputs pass through,
     before Gradio moves or downloads anything; a component's own `preprocess` would not do, because a session
@@ -93,7 +97,7 @@ def serve_files_safely(demo: gr.Blocks) -> None:
         if not explicit_call:  # a call from Python code on the server, not a visitor's request
             for component, payload in zip(block_fn.inputs, inputs):
                 if _carries_files(component):
-                    check_uploaded(payload)
+                    check_uploaded(payload, limits)
         return await preprocess_data(block_fn, inputs, state, explicit_call)
 
     demo.preprocess_data = uploads_only

@@ -5,6 +5,7 @@ server path or folder name reaches a visitor."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -165,6 +166,9 @@ def test_uploads_are_capped_and_cleaned_up(small_upload_app, tmp_path):
     arguments = default_arguments(client, "/classify")
     with pytest.raises(ValueError, match="exceeds the maximum file size of 1048576 bytes"):
         client.predict(**{**arguments, "image": {"path": str(big), "meta": FILE_DATA}}, api_name="/classify")
+    inline = {"path": None, "url": "data:image/png;base64," + base64.b64encode(big.read_bytes()).decode()}
+    with pytest.raises(AppError, match=r"larger than the upload limit \(1 MB\)"):  # not a way around the cap
+        client.predict(**{**arguments, "image": inline}, api_name="/classify")
 
     before = set(upload_folder().rglob("*"))
     many = [("files", (f"f{i}.txt", b"small")) for i in range(3)]
