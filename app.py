@@ -12,6 +12,11 @@ import os
 # No calls home: set before gradio or huggingface_hub are imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# On a Space, visitors arrive through the host's proxies, from private addresses, which name the visitor in
+# X-Forwarded-For. Trusting those (uvicorn reads this) gives each visitor their own fair share of the queue
+# (tabs/fair_queue.py) instead of one share for everyone.
+if os.environ.get("SPACE_ID"):
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7")
 
 import gradio as gr  # noqa: E402
 
@@ -22,6 +27,7 @@ from gradio.context import get_blocks_context  # noqa: E402
 
 from tabs import lessons, status, tab_modules  # noqa: E402
 from tabs.common import run_model_events_on_gpu  # noqa: E402
+from tabs.fair_queue import admit_fairly, launch_options  # noqa: E402
 
 TITLE = "Foundation Models Playground"
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
@@ -54,7 +60,8 @@ def build_app(service: ModelService) -> gr.Blocks:
         status.build(service)
         run_model_events_on_gpu(get_blocks_context().fns)
     settings = service.settings
-    demo.queue(default_concurrency_limit=1, max_size=settings.limits.max_queue_size)
+    demo.queue(default_concurrency_limit=1)
+    admit_fairly(demo, settings.limits)  # per-visitor caps and the queue's size (max_queue_size)
     return demo
 
 
@@ -96,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Preloading {', '.join(service.settings.preload)} …", flush=True)
         service.preload(service.settings.preload)
     demo = build_app(service)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
+                **launch_options(service.settings.limits))
     if args.share and not demo.share_url:
         print(
             "No public share link: the tunnel could not be opened (no internet, or Gradio's tunnel binary "

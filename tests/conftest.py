@@ -66,10 +66,11 @@ def free_port() -> int:
 @contextmanager
 def launched_app(service: ModelService) -> Iterator[str]:
     """The whole app, launched on loopback for API and browser tests: its URL."""
-    from app import build_app
+    from app import build_app, launch_options
 
     demo = build_app(service)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                            **launch_options(service.settings.limits))
     try:
         yield url
     finally:

@@ -1,0 +1,153 @@
+"""Who gets into the queue, and with what.
+
+Gradio's queue serves whoever asks first: one visitor once sent 216 joins in 1.3 s, filled it, and every
+other visitor was turned away for a minute. Every queued event, from the browser (/queue/join) or the API
+(/call), enters through the queue's `push`; `admit_fairly` wraps it so that each visitor (a session, and
+the address it comes from) holds a small share of the places, cheap events never wait behind model jobs,
+and text is made valid Unicode once, before anything reads it. In front of every route, `RequestSizeLimit`
+refuses oversized bodies before they are read.
+
+A visitor's address is `request.client.host` as uvicorn resolves it: the socket's peer, or the
+X-Forwarded-For entry named by a proxy uvicorn trusts (FORWARDED_ALLOW_IPS; by default only one on this
+machine, so a local nginx works and nobody else can claim an address). On a Space the app trusts the
+private networks the host's proxies come from (see app.py), so each visitor counts as themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import gradio as gr
+from fastapi import HTTPException
+from gradio.block_function import BlockFunction
+from gradio.server_messages import LogMessage
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from playground.settings import Limits
+from playground.user_text import replace_invalid, replaced_note
+
+TOO_MANY_REQUESTS = 429
+CONTENT_TOO_LARGE = 413
+UPLOAD_ROUTE = "/upload"  # file uploads: Gradio's `max_file_size` caps those, not the body limit
+
+
+def client_address(request: Any) -> str:
+    client = getattr(request, "client", None)
+    return client.host if client is not None else "unknown"
+
+
+def takes_turns(fn: BlockFunction) -> bool:
+    """Model events wait for their slot (a concurrency limit); cheap events run at once."""
+    return fn.concurrency_limit is not None
+
+
+def _refusal(queue: Any, fn: BlockFunction, session: str | None, address: str, limits: Limits) -> str | None:
+    """Why this visitor may not add `fn` to the queue now, or None. Counts the jobs of the same kind that
+    are waiting or running (Gradio drops an event from `event_ids_to_events` when it ends)."""
+    model = takes_turns(fn)
+    by_session = by_address = 0
+    for event in list(queue.event_ids_to_events.values()):
+        if takes_turns(event.fn) == model:
+            by_session += session is not None and event.session_hash == session
+            by_address += client_address(event.request) == address
+    if not model:
+        if by_address >= limits.max_cheap_jobs_per_address:
+            return (f"Too many requests at once from your address ({by_address} running); "
+                    "wait for them to finish, then try again.")
+        return None
+    if by_session >= limits.max_model_jobs_per_session:
+        return (f"You already have {by_session} model requests waiting or running; this server takes "
+                f"{limits.max_model_jobs_per_session} per person at a time so everyone gets a turn. "
+                "Wait for one to finish (or stop it), then try again.")
+    if by_address >= limits.max_model_jobs_per_address:
+        return (f"Your network address already has {by_address} model requests waiting or running; this "
+                f"server takes {limits.max_model_jobs_per_address} per address at a time so everyone gets a "
+                "turn. Wait for one to finish, then try again.")
+    return None
+
+
+def _waiting_model_jobs(queue: Any) -> int:
+    return sum(len(line.queue) for line in queue.event_queue_per_concurrency_id.values()
+               if line.concurrency_limit is not None)
+
+
+def admit_fairly(demo: gr.Blocks, limits: Limits) -> None:
+    """Take over the admission of `demo`'s queue (call after `demo.queue()`)."""
+    queue = demo._queue
+    # Gradio's own cap counts cheap events too, so a full queue of model jobs turned them away; the
+    # caps below replace it and leave cheap events out of it.
+    queue.max_size = None
+    push = queue.push
+    admitting = asyncio.Lock()  # counting and adding happen together, so a burst cannot slip past a cap
+
+    async def fair_push(body: Any, request: Any, username: str | None) -> tuple:
+        fn = demo.fns.get(body.fn_index) if isinstance(body.fn_index, int) else None
+        if fn is None:
+            return await push(body, request, username)  # Gradio reports the unknown event itself
+        async with admitting:
+            refusal = _refusal(queue, fn, body.session_hash, client_address(request), limits)
+            if refusal is not None:
+                raise HTTPException(status_code=TOO_MANY_REQUESTS, detail=refusal)
+            if takes_turns(fn) and _waiting_model_jobs(queue) >= limits.max_queue_size:
+                return False, (f"The server is busy: {limits.max_queue_size} requests are waiting. "
+                               "Try again in a minute."), "queue_full"
+            body.data, replaced = replace_invalid(body.data)
+            body.event_data, replaced_in_event = replace_invalid(body.event_data)
+            admitted = await push(body, request, username)
+        success, event_id, _ = admitted
+        event = queue.event_ids_to_events.get(event_id) if success else None
+        if event is not None and replaced + replaced_in_event:
+            queue.send_message(event, LogMessage(log=replaced_note(replaced + replaced_in_event),
+                                                 level="warning", title="Warning"))
+        return admitted
+
+    queue.push = fair_push
+
+
+class RequestSizeLimit:
+    """ASGI middleware: a request body over `max_bytes` is refused with 413 and a clear message, before
+    the app reads it (a declared length is refused at once; a chunked body as soon as it passes the cap)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _message(self, size: int | None) -> str:
+        sent = f" ({size / 1e6:.1f} MB)" if size is not None else ""
+        return (f"This request is too large{sent}: the server takes up to {self.max_bytes / 1e6:.1f} MB in one "
+                "request. Send less text.")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].endswith(UPLOAD_ROUTE):
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = JSONResponse({"detail": self._message(int(declared))}, status_code=CONTENT_TOO_LARGE)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                # FastAPI passes an HTTPException raised while it reads a body on to its handler: a 413.
+                raise HTTPException(status_code=CONTENT_TOO_LARGE, detail=self._message(None))
+            return message
+
+        await self.app(scope, receive_within_limit, send)
+
+
+def launch_options(limits: Limits) -> dict:
+    """The arguments of `demo.launch` that guard the server: the body cap, and how many visitors' state
+    (their inputs, which Gradio keeps per session, and step-by-step sessions) stays in memory."""
+    return {
+        "state_session_capacity": limits.max_sessions,
+        "app_kwargs": {"middleware": [Middleware(RequestSizeLimit, max_bytes=limits.max_request_bytes)]},
+    }
