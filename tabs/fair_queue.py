@@ -4,8 +4,9 @@ Gradio's queue serves whoever asks first: one visitor once sent 216 joins in 1.3
 other visitor was turned away for a minute. Every queued event, from the browser (/queue/join) or the API
 (/call), enters through the queue's `push`; `admit_fairly` wraps it so that each visitor (a session, and
 the address it comes from) holds a small share of the places, cheap events never wait behind model jobs,
-and text is made valid Unicode once, before anything reads it. In front of every route, `RequestSizeLimit`
-refuses oversized bodies before they are read.
+and what JSON cannot carry is dealt with once, before anything reads it: text is made valid Unicode, and a
+number input given NaN or Infinity is refused (Gradio's own check failed on them without a message). In
+front of every route, `RequestSizeLimit` refuses oversized bodies before they are read.
 
 A visitor's address is `request.client.host` as uvicorn resolves it: the socket's peer, or the
 X-Forwarded-For entry named by a proxy uvicorn trusts (FORWARDED_ALLOW_IPS; by default only one on this
@@ -16,6 +17,7 @@ private networks the host's proxies come from (see app.py), so each visitor coun
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import gradio as gr
@@ -70,6 +72,20 @@ def _refusal(queue: Any, fn: BlockFunction, session: str | None, address: str, l
     return None
 
 
+def _non_finite_numbers(fn: BlockFunction, data: list) -> list[dict] | None:
+    """Gradio's validation result, one entry per input, when a number input was sent NaN or ±Infinity (a
+    browser sends neither); otherwise None."""
+    names = [*fn.input_parameter_names, *[None] * len(fn.inputs)]
+    results, refused = [], False
+    for index, (component, value) in enumerate(zip(fn.inputs, data)):
+        bad = isinstance(component, (gr.Number, gr.Slider)) and isinstance(value, float) and not math.isfinite(value)
+        refused |= bad
+        message = f"{component.label or 'This number'} must be a finite number, not {value}." if bad else ""
+        results.append({"__type__": "validate", "is_valid": not bad, "message": message,
+                        "parameter_name": names[index] or f"parameter_{index}"})
+    return results if refused else None
+
+
 def _waiting_model_jobs(queue: Any) -> int:
     return sum(len(line.queue) for line in queue.event_queue_per_concurrency_id.values()
                if line.concurrency_limit is not None)
@@ -92,6 +108,9 @@ def admit_fairly(demo: gr.Blocks, limits: Limits) -> None:
             refusal = _refusal(queue, fn, body.session_hash, client_address(request), limits)
             if refusal is not None:
                 raise HTTPException(status_code=TOO_MANY_REQUESTS, detail=refusal)
+            not_numbers = _non_finite_numbers(fn, body.data) if isinstance(body.data, list) else None
+            if not_numbers is not None:
+                return False, not_numbers, "validator_error"  # HTTP 422, shown on the inputs concerned
             if takes_turns(fn) and _waiting_model_jobs(queue) >= limits.max_queue_size:
                 return False, (f"The server is busy: {limits.max_queue_size} requests are waiting. "
                                "Try again in a minute."), "queue_full"

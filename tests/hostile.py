@@ -158,7 +158,8 @@ def raw_call(app_url: str, api_name: str, data: list, address: str | None = None
 def raw_arguments(app_url: str, parameters: list[dict], arguments: dict, image: Path) -> list:
     """Arguments as a raw call's data list; file parameters get `image`, uploaded."""
     with httpx.Client(base_url=app_url, timeout=120) as http:
-        return [upload(http, image) if is_file(p) and a is not None else a for p, a in zip(parameters, arguments.values())]
+        return [upload(http, image) if is_file(p) and a is not None else a
+                for p, a in zip(parameters, arguments.values())]
 
 
 def fuzz_endpoints(client, app_url: str, files: list[Path], image: Path, only: set[str] | None = None,
