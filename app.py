@@ -60,7 +60,9 @@ def build_app(service: ModelService) -> gr.Blocks:
         status.build(service)
         run_model_events_on_gpu(get_blocks_context().fns)
     settings = service.settings
-    demo.queue(default_concurrency_limit=1)
+    # api_open=False: a queued event cannot be called around the queue (/gradio_api/run/...), which
+    # would skip both the model slot and the fair share; Gradio opens it by default off Spaces.
+    demo.queue(default_concurrency_limit=1, api_open=False)
     admit_fairly(demo, settings.limits)  # per-visitor caps and the queue's size (max_queue_size)
     return demo
 

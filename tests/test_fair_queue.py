@@ -121,6 +121,25 @@ def test_a_full_queue_turns_away_model_jobs_but_not_cheap_ones(guarded):
     finish(url, answers)
 
 
+def test_no_way_around_the_queue(guarded):
+    """The direct route Gradio opens off Spaces would skip the model slot and the fair share."""
+    url, service = guarded
+    answer = httpx.post(url + "gradio_api/run/next_token", json={"data": next_token(service)}, timeout=60)
+    assert answer.status_code == 404 and "join the queue" in answer.json()["detail"]
+
+
+def test_a_number_input_refuses_nan_with_a_message(guarded):
+    """JSON from a script can carry NaN; Gradio's own check then failed with no message at all."""
+    url, service = guarded
+    fn_index, _ = api_events(url)["/cot_problem"]
+    answer = httpx.post(url + "gradio_api/queue/join", content=json.dumps(
+        {"data": [float("nan")], "fn_index": fn_index, "session_hash": uuid.uuid4().hex}, allow_nan=True),
+        headers={"content-type": "application/json"}, timeout=60)
+    assert answer.status_code == 422
+    [result] = answer.json()["detail"]
+    assert not result["is_valid"] and "must be a finite number, not nan" in result["message"]
+
+
 def test_big_requests_from_new_sessions_leave_memory_bounded(guarded, capsys):
     """Unbounded, 100 requests of 10 MB once took the server from 2.1 to 3.3 GB. Now a body over the cap
     is refused unread, and what Gradio keeps of smaller ones lives in at most `max_sessions` sessions: past
