@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # On a Space, visitors arrive through the host's proxies, from private addresses, which name the visitor in
 # X-Forwarded-For. Trusting those (uvicorn reads this) gives each visitor their own fair share of the queue
-# (tabs/fair_queue.py) instead of one share for everyone.
+# (serving/fair_queue.py) instead of one share for everyone.
 if os.environ.get("SPACE_ID"):
     os.environ.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7")
 
@@ -27,7 +27,7 @@ from gradio.context import get_blocks_context  # noqa: E402
 
 from tabs import lessons, status, tab_modules  # noqa: E402
 from tabs.common import run_model_events_on_gpu  # noqa: E402
-from tabs.fair_queue import admit_fairly, launch_options  # noqa: E402
+from serving.fair_queue import admit_fairly, launch_options  # noqa: E402
 
 TITLE = "Foundation Models Playground"
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")

@@ -45,7 +45,7 @@ class Limits:
     max_tokenizers: int = 10  # tokenizer tab: tokenizers compared in one request
     max_languages: int = 40  # tokenizer tab: language rows in one request
     max_queue_size: int = 200  # model requests waiting beyond this are refused with a "busy" message
-    # A fair share of the queue (tabs/fair_queue.py): model requests one visitor may have waiting or running,
+    # A fair share of the queue (serving/fair_queue.py): model requests one visitor may have waiting or running,
     # per session (a browser tab, an API client) and per network address; cheap events (tokenizing, status)
     # never wait, but one address may run only so many at once.
     max_model_jobs_per_session: int = 2

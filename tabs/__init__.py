@@ -7,7 +7,7 @@ import importlib
 import pkgutil
 from types import ModuleType
 
-_NOT_TABS = {"common", "fair_queue", "lessons", "status"}
+_NOT_TABS = {"common", "lessons", "status"}
 
 
 def tab_modules() -> list[ModuleType]:

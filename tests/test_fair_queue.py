@@ -15,8 +15,12 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from starlette.responses import PlainTextResponse
+from starlette.testclient import TestClient
+
 from playground.service import ModelService
 from playground.settings import Settings
+from serving.request_size import RequestSizeLimit
 from tests.conftest import launched_app
 from tests.hostile import api_events, queue_call
 
@@ -138,6 +142,21 @@ def test_a_number_input_refuses_nan_with_a_message(guarded):
     assert answer.status_code == 422
     [result] = answer.json()["detail"]
     assert not result["is_valid"] and "must be a finite number, not nan" in result["message"]
+
+
+def test_a_body_over_the_cap_is_refused_however_it_is_sent():
+    async def reads_the_whole_body(scope, receive, send):  # as a middleware that checks a body itself does
+        while (await receive()).get("more_body"):
+            pass
+        await PlainTextResponse("read")(scope, receive, send)
+
+    http = TestClient(RequestSizeLimit(reads_the_whole_body, max_bytes=1000))
+    declared = http.post("/gradio_api/queue/join", content=b"x" * 2000)
+    chunked = http.post("/gradio_api/queue/join", content=iter([b"x" * 600, b"x" * 600]))
+    assert declared.status_code == chunked.status_code == 413
+    assert "too large (0.0 MB)" in declared.json()["detail"] and "up to 0.0 MB" in chunked.json()["detail"]
+    assert http.post("/gradio_api/queue/join", content=b"x" * 1000).text == "read"
+    assert http.post("/gradio_api/upload", content=b"x" * 2000).text == "read"  # uploads: Gradio's own cap
 
 
 def test_big_requests_from_new_sessions_leave_memory_bounded(guarded, capsys):

@@ -5,8 +5,9 @@ other visitor was turned away for a minute. Every queued event, from the browser
 (/call), enters through the queue's `push`; `admit_fairly` wraps it so that each visitor (a session, and
 the address it comes from) holds a small share of the places, cheap events never wait behind model jobs,
 and what JSON cannot carry is dealt with once, before anything reads it: text is made valid Unicode, and a
-number input given NaN or Infinity is refused (Gradio's own check failed on them without a message). In
-front of every route, `RequestSizeLimit` refuses oversized bodies before they are read.
+number input given NaN or Infinity is refused (Gradio's own check failed on them without a message).
+`launch_options` adds what lives in front of the queue: the cap on a request's size (serving/request_size.py)
+and on the sessions Gradio keeps.
 
 A visitor's address is `request.client.host` as uvicorn resolves it: the socket's peer, or the
 X-Forwarded-For entry named by a proxy uvicorn trusts (FORWARDED_ALLOW_IPS; by default only one on this
@@ -24,17 +25,13 @@ import gradio as gr
 from fastapi import HTTPException
 from gradio.block_function import BlockFunction
 from gradio.server_messages import LogMessage
-from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from playground.settings import Limits
 from playground.user_text import replace_invalid, replaced_note
+from serving.request_size import RequestSizeLimit
 
 TOO_MANY_REQUESTS = 429
-CONTENT_TOO_LARGE = 413
-UPLOAD_ROUTE = "/upload"  # file uploads: Gradio's `max_file_size` caps those, not the body limit
 
 
 def client_address(request: Any) -> str:
@@ -125,42 +122,6 @@ def admit_fairly(demo: gr.Blocks, limits: Limits) -> None:
         return admitted
 
     queue.push = fair_push
-
-
-class RequestSizeLimit:
-    """ASGI middleware: a request body over `max_bytes` is refused with 413 and a clear message, before
-    the app reads it (a declared length is refused at once; a chunked body as soon as it passes the cap)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    def _message(self, size: int | None) -> str:
-        sent = f" ({size / 1e6:.1f} MB)" if size is not None else ""
-        return (f"This request is too large{sent}: the server takes up to {self.max_bytes / 1e6:.1f} MB in one "
-                "request. Send less text.")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].endswith(UPLOAD_ROUTE):
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            response = JSONResponse({"detail": self._message(int(declared))}, status_code=CONTENT_TOO_LARGE)
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def receive_within_limit() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                # FastAPI passes an HTTPException raised while it reads a body on to its handler: a 413.
-                raise HTTPException(status_code=CONTENT_TOO_LARGE, detail=self._message(None))
-            return message
-
-        await self.app(scope, receive_within_limit, send)
 
 
 def launch_options(limits: Limits) -> dict:
