@@ -12,6 +12,11 @@ import os
 # No calls home: set before gradio or huggingface_hub are imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# On a Space, visitors arrive through the host's proxies, from private addresses, which name the visitor in
+# X-Forwarded-For. Trusting those (uvicorn reads this) gives each visitor their own fair share of the queue
+# (serving/fair_queue.py) instead of one share for everyone.
+if os.environ.get("SPACE_ID"):
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7")
 
 import gradio as gr  # noqa: E402
 
@@ -20,7 +25,7 @@ from playground.settings import MODEL_KINDS, load_settings  # noqa: E402
 from playground.lessons import load_lessons  # noqa: E402
 from gradio.context import get_blocks_context  # noqa: E402
 
-from serving import launch_options, serve_files_safely, upload_cleanup  # noqa: E402
+from serving import admit_fairly, launch_options, serve_files_safely, upload_cleanup  # noqa: E402
 from tabs import lessons, status, tab_modules  # noqa: E402
 from tabs.common import run_model_events_on_gpu  # noqa: E402
 
@@ -54,7 +59,10 @@ def build_app(service: ModelService) -> gr.Blocks:
         status.build(service)
         run_model_events_on_gpu(get_blocks_context().fns)
     serve_files_safely(demo, settings.limits)
-    demo.queue(default_concurrency_limit=1, max_size=settings.limits.max_queue_size)
+    # api_open=False: a queued event cannot be called around the queue (/gradio_api/run/...), which
+    # would skip both the model slot and the fair share; Gradio opens it by default off Spaces.
+    demo.queue(default_concurrency_limit=1, api_open=False)
+    admit_fairly(demo, settings.limits)  # per-visitor caps and the queue's size (max_queue_size)
     return demo
 
 

@@ -14,6 +14,7 @@ from playground.clip_zero_shot import (
 from playground.errors import PlaygroundError
 from playground.loaders.clip import ClipModel
 from playground.settings import Limits
+from playground.user_text import markdown_text
 
 
 def _confidences(result: ZeroShotResult) -> dict[str, float]:
@@ -32,7 +33,7 @@ def classification(
     """Probabilities (for a bar chart), the per-label table, and a one-line summary."""
     result = classify(clip, image, labels, templates, logit_scale, limits)
     summary = (
-        f"Best: **{result.best}** ({max(result.probabilities):.1%}) · {_scale_note(result, clip)} · "
+        f"Best: **{markdown_text(result.best)}** ({max(result.probabilities):.1%}) · {_scale_note(result, clip)} · "
         f"templates: {result.template_set} · {result.seconds * 1000:.0f} ms"
     )
     return _confidences(result), pd.DataFrame(result.rows()), summary
@@ -43,7 +44,7 @@ def comparison(
 ) -> tuple[dict[str, float], dict[str, float], str]:
     """The same image, labels and templates through two models."""
     results = [classify(clip, image, labels, templates, logit_scale, limits) for clip in clips]
-    lines = [f"- **{clip.name}**: best **{r.best}** ({max(r.probabilities):.1%}), {_scale_note(r, clip)}"
+    lines = [f"- **{clip.name}**: best **{markdown_text(r.best)}** ({max(r.probabilities):.1%}), {_scale_note(r, clip)}"
              for clip, r in zip(clips, results)]
     return _confidences(results[0]), _confidences(results[1]), "\n".join(lines)
 

@@ -25,6 +25,7 @@ from playground import remote_language as remote
 from playground.loaders.language import LanguageModel
 from playground.remote_model import RemoteLanguageModel
 from playground.settings import Limits
+from playground.user_text import cell_text
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "assets" / "few_shot"
 TASK_ORDER = ("sentiment", "topic", "translation", "dates", "custom")
@@ -135,7 +136,7 @@ def examples_from_rows(rows: Any, limits: Limits, what: str = "example", cap: in
     cap = limits.max_examples if cap is None else cap
     examples = []
     for number, row in enumerate(rows, start=1):
-        cells = [check_text("" if cell is None else str(cell), f"{what} {number}", limits) for cell in row[:2]]
+        cells = [check_text(cell_text(cell), f"{what} {number}", limits) for cell in row[:2]]
         cells += [""] * (2 - len(cells))
         if not any(cells):
             continue

@@ -44,7 +44,15 @@ class Limits:
     max_beams: int = 8  # sampling tab: beam search width
     max_tokenizers: int = 10  # tokenizer tab: tokenizers compared in one request
     max_languages: int = 40  # tokenizer tab: language rows in one request
-    max_queue_size: int = 200  # requests waiting beyond this are refused with a "busy" message
+    max_queue_size: int = 200  # model requests waiting beyond this are refused with a "busy" message
+    # A fair share of the queue (serving/fair_queue.py): model requests one visitor may have waiting or running,
+    # per session (a browser tab, an API client) and per network address; cheap events (tokenizing, status)
+    # never wait, but one address may run only so many at once.
+    max_model_jobs_per_session: int = 2
+    max_model_jobs_per_address: int = 4
+    max_cheap_jobs_per_address: int = 8
+    max_request_bytes: int = 1_048_576  # one request's body; file uploads are capped by their own size limit
+    max_sessions: int = 200  # visitors whose state (inputs, step sessions) is kept; the least recently active go
     # Uploads: the largest 8-bit RGB image allowed (max_image_pixels) is 120 MB uncompressed, more than any
     # PNG, JPEG or WebP of it; every file input takes one image, so a few files per upload request is ample.
     max_upload_mb: int = 120

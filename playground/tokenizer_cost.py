@@ -24,6 +24,7 @@ from playground.loaders.tokenizer import check_hub_id
 from playground.registry import ModelSpec, Registry
 from playground.settings import Limits
 from playground.tokenizers import LoadedTokenizer
+from playground.user_text import cell_text
 
 FLORES_DIR = Path(__file__).resolve().parents[1] / "assets" / "flores"
 SPLITS = ("dev", "devtest")
@@ -99,7 +100,7 @@ def check_rows(rows: Any, limits: Limits) -> list[tuple[str, str]]:
         rows = rows.values.tolist()
     pairs: list[tuple[str, str]] = []
     for number, row in enumerate(rows or [], start=1):
-        cells = ["" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell) for cell in row]
+        cells = [cell_text(cell) for cell in row]
         if any(cell.strip() for cell in cells[2:]):
             raise PlaygroundError(
                 f"The table has two columns, a language and its text; row {number} has {len(cells)} cells."

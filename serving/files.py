@@ -22,10 +22,8 @@ from typing import Any
 import gradio as gr
 from gradio import processing_utils
 from gradio.utils import get_upload_folder
-from starlette.middleware import Middleware
 
 from playground.settings import Limits
-from serving.requests import RequestChecks
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 # One answer for every path a visitor names, whether or not a file is there: no existence oracle.
@@ -138,11 +136,3 @@ def private_paths() -> list[str]:
     roots = {CHECKOUT, Path(os.path.realpath(os.getcwd()))}
     return sorted({str(path) for root in roots for path in _all_but(root, uploads)})
 
-
-def launch_options(limits: Limits) -> dict:
-    """Keyword arguments for `demo.launch`: the upload caps, the blocked paths and the request checks."""
-    return {
-        "max_file_size": limits.max_upload_mb * 1024 * 1024,  # Gradio answers 413; the browser says so first
-        "blocked_paths": private_paths(),
-        "app_kwargs": {"middleware": [Middleware(RequestChecks, max_files=limits.max_files_per_upload)]},
-    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import logging
 from typing import Any, Callable
@@ -24,12 +25,13 @@ def _message(error: Exception) -> str:
 
 
 def user_errors(function: Callable) -> Callable:
-    """Show failures as a clear message in the UI (gr.Error), never a traceback; log the unexpected."""
+    """Show failures as a clear message in the UI (gr.Error), never a traceback; log the unexpected.
+    Messages quote what a visitor typed, and the error toast renders HTML: they are escaped."""
 
     def report(error: Exception) -> gr.Error:
         if not isinstance(error, PlaygroundError):
             log.exception("unexpected error in %s", function.__name__)
-        return gr.Error(_message(error))
+        return gr.Error(html.escape(_message(error), quote=False))
 
     if inspect.isgeneratorfunction(function):
 

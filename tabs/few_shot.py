@@ -16,6 +16,7 @@ from playground.few_shot_sweep import accuracy_by_setting, checked_eval_set, swe
 from playground.generation import SamplingSettings
 from playground.remote_model import RemoteLanguageModel
 from playground.service import ModelService
+from playground.user_text import markdown_text
 from tabs.common import (
     CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
 )
@@ -59,7 +60,7 @@ def _bounded_note(lm: object, labels: tuple[str, ...]) -> str:
     if not labels or not isinstance(lm, RemoteLanguageModel):
         return ""
     top = lm.top_logprobs
-    return (f"\n\n**Label probabilities are estimates** for {', '.join(labels)}: a token fell outside the "
+    return (f"\n\n**Label probabilities are estimates** for {', '.join(map(markdown_text, labels))}: a token fell outside the "
             f"server's top {top}, so it was counted as the {top}th most likely, an upper bound.")
 
 

@@ -6,6 +6,7 @@ finds that event among the tab's events, sets the inputs, and runs the same func
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -72,7 +73,11 @@ def coerce(component: gr.components.Component, text: str) -> Any:
             raise ValueError("not one of the choices")
         return text
     if isinstance(component, gr.CheckboxGroup):
-        return [part for part in text.split(",") if part]
+        choices = {choice[1] if isinstance(choice, tuple) else choice for choice in component.choices}
+        parts = [part for part in text.split(",") if part]
+        if any(part not in choices for part in parts):
+            raise ValueError("not among the choices")
+        return parts
     return text
 
 
@@ -108,16 +113,18 @@ def link_updates(inputs: TabInputs, query: Mapping[str, str], lesson: Lesson | N
 
 def apply_deep_link(request: gr.Request, tabs: dict[str, TabInputs], lessons: dict[str, Lesson],
                     outputs: list[gr.components.Component]) -> list[Any]:
-    """On page load: open the linked tab and fill in the linked values (bad ones are skipped, with a note)."""
+    """On page load: open the linked tab and fill in the linked values (bad ones are skipped, with a note).
+    A link is anyone's to write, so what it says is escaped when echoed: a toast renders HTML."""
     query = dict(request.query_params) if request is not None else {}
     tab = query.get("tab")
     if tab not in tabs:
         if tab is not None:
-            gr.Warning(f"This link names an unknown tab {tab[:40]!r}; showing the start page.")
+            gr.Warning(f"This link names an unknown tab {html.escape(repr(tab[:40]))}; showing the start page.")
         return [gr.update()] * (len(outputs) + 1)
     updates, ignored = link_updates(tabs[tab], query, lessons.get(tab))
     if ignored:
-        gr.Warning(f"Ignored link values that do not fit this tab: {', '.join(n[:40] for n in ignored[:8])}.")
+        names = ", ".join(html.escape(name[:40]) for name in ignored[:8])
+        gr.Warning(f"Ignored link values that do not fit this tab: {names}.")
     return [gr.Tabs(selected=tab)] + [updates.get(component, gr.update()) for component in outputs]
 
 

@@ -3,11 +3,14 @@ endpoint with them and sorts the outcomes into results, clear messages and unhan
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 from gradio_client import handle_file
@@ -19,6 +22,14 @@ HOSTILE_TEXT = ["", "x" * 1_000_000, "\x00\x07\x1b[31m\u202e\u200f\u0645\u0631\u
 HOSTILE_NUMBERS = [-1, -1e12, 1e12, 0.5, "12abc"]
 NON_FINITE = ["NaN", "Infinity", "-Infinity"]  # JSON cannot carry these through gradio_client: sent raw
 HOSTILE_CHOICES = ["../../etc", "/etc/passwd", "https://evil.invalid/model", ""]
+# Added to every text of one request at once: a lone surrogate (JSON carries it, UTF-8 cannot), markup that
+# would fetch from a host if rendered, an HTML entity, fullwidth letters and a zero-width space.
+DIRTY_TEXT = " \ud800 <img src=//fuzz.invalid/t.png> c&#97;t \uff43\uff41\uff54 ca\u200bt"
+HUGE_TEXT = "x" * 10_000_000  # a 10 MB body: refused before the server reads it
+
+
+class Unhandled(Exception):
+    """The server failed without a message: an HTTP 5xx, or a stream that broke before the result."""
 
 
 def endpoints(client) -> dict[str, dict]:
@@ -82,6 +93,8 @@ def outcome(call) -> str:
     try:
         call()
         return "ok"
+    except Unhandled as error:
+        return f"unhandled: {error}"
     except AppError as error:
         text = str(error)
         return f"unhandled: {text[:200]}" if UNHANDLED in text or not text.strip() else "message"
@@ -89,17 +102,64 @@ def outcome(call) -> str:
         return "message" if "JSON" in str(error) or "argument" in str(error) else f"unhandled: {error}"
 
 
-def raw_call(app_url: str, api_name: str, data: list) -> None:
-    """Post values JSON cannot normally carry (NaN, Infinity) straight to the event API."""
-    body = json.dumps({"data": data}, allow_nan=True)
+@functools.cache
+def api_events(app_url: str) -> dict[str, tuple[int, tuple[bool, ...]]]:
+    """Per named endpoint: its event's index, and which of its inputs the API skips (gr.State)."""
+    config = httpx.get(app_url + "config", timeout=60).json()
+    skipped = {component["id"]: component.get("skip_api", False) for component in config["components"]}
+    return {f"/{d['api_name']}": (d["id"], tuple(skipped.get(i, False) for i in d["inputs"]))
+            for d in config["dependencies"] if d.get("api_name")}
+
+
+def upload(http: httpx.Client, path: Path) -> dict:
+    """A file sent the way the browser sends one: uploaded first, then named by the path the server gave it."""
+    with open(path, "rb") as handle:
+        response = http.post("gradio_api/upload", files={"files": (path.name, handle)})
+    response.raise_for_status()
+    return {"path": response.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def queue_call(app_url: str, api_name: str, data: list, address: str | None = None) -> list[dict]:
+    """Join the queue with raw JSON and read the session's stream, as a browser does; the event's messages,
+    the last one its result. Values JSON cannot normally carry (NaN, lone surrogates) go as they are. An
+    AppError if the join is refused (with its HTTP status), `Unhandled` if the server fails without a message."""
+    headers = {"content-type": "application/json"} | ({"x-forwarded-for": address} if address else {})
+    fn_index, skips = api_events(app_url)[api_name]
+    values = iter(data)  # the browser sends every input, a State's as null; the API names only the others
+    data = [None if skip else next(values) for skip in skips] + list(values)
     with httpx.Client(base_url=app_url, timeout=120) as http:
-        event = http.post(f"gradio_api/call{api_name}", content=body, headers={"content-type": "application/json"})
-        if event.status_code != 200:
-            raise AppError(f"rejected with HTTP {event.status_code}")
-        stream = http.get(f"gradio_api/call{api_name}/{event.json()['event_id']}").text
-    if "event: error" in stream:
-        message = stream.split("event: error", 1)[1].split("data:", 1)[1].strip()
-        raise AppError(message if message not in ("null", "") else "")
+        session = uuid.uuid4().hex
+        body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session}, allow_nan=True)
+        joined = http.post("gradio_api/queue/join", content=body, headers=headers)
+        if joined.status_code != 200:
+            refused = AppError if joined.status_code < 500 else Unhandled
+            raise refused(f"rejected with HTTP {joined.status_code}: {joined.text[:300]}")
+        messages: list[dict] = []
+        try:
+            with http.stream("GET", "gradio_api/queue/data", params={"session_hash": session}) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        messages.append(json.loads(line[5:]))
+                        if messages[-1].get("msg") == "process_completed":
+                            return messages
+        except httpx.HTTPError as error:
+            raise Unhandled(f"the stream broke ({error})") from None
+    raise Unhandled("the stream ended without a result")
+
+
+def raw_call(app_url: str, api_name: str, data: list, address: str | None = None) -> list[dict]:
+    """`queue_call`, raising an AppError with the message when the event failed."""
+    messages = queue_call(app_url, api_name, data, address)
+    if not messages[-1]["success"]:
+        raise AppError((messages[-1].get("output") or {}).get("error") or "")
+    return messages
+
+
+def raw_arguments(app_url: str, parameters: list[dict], arguments: dict, image: Path) -> list:
+    """Arguments as a raw call's data list; file parameters get `image`, uploaded."""
+    with httpx.Client(base_url=app_url, timeout=120) as http:
+        return [upload(http, image) if is_file(p) and a is not None else a
+                for p, a in zip(parameters, arguments.values())]
 
 
 def fuzz_endpoints(client, app_url: str, files: list[Path], image: Path, only: set[str] | None = None,
@@ -122,8 +182,7 @@ def fuzz_endpoints(client, app_url: str, files: list[Path], image: Path, only: s
             for value, raw in cases:
                 arguments = base_arguments(parameters, image, valid or {})
                 if raw:
-                    data = [handle_file(str(image)) if is_file(p) and a is not None and not isinstance(a, dict)
-                            else a for p, a in zip(parameters, arguments.values())]
+                    data = raw_arguments(app_url, parameters, arguments, image)
                     data[index] = float(value)
                     result = outcome(lambda: raw_call(app_url, api_name, data))
                 else:
@@ -133,4 +192,81 @@ def fuzz_endpoints(client, app_url: str, files: list[Path], image: Path, only: s
                 if result.startswith("unhandled"):
                     unhandled.append(f"{api_name}({parameter['parameter_name']}={str(value)[:40]!r}): {result}")
         seconds_by_endpoint[api_name] = round(time.perf_counter() - endpoint_start, 1)
+    return results, unhandled, seconds_by_endpoint
+
+
+def is_choice(parameter: dict) -> bool:
+    kind = parameter.get("type", {})
+    return "enum" in kind or "enum" in kind.get("items", {})
+
+
+def dirty(parameter: dict, value: Any) -> Any:
+    """A valid value made dirty: free text gets DIRTY_TEXT; a table's text cells too, plus a row of NaN
+    cells (what pandas gives for empty ones)."""
+    if is_choice(parameter) or is_file(parameter):
+        return value
+    if isinstance(value, str):
+        return value + DIRTY_TEXT
+    if isinstance(value, dict) and isinstance(value.get("data"), list) and value["data"]:
+        rows = [[cell + DIRTY_TEXT if isinstance(cell, str) else cell for cell in row] for row in value["data"]]
+        return {**value, "data": rows + [[float("nan")] * len(rows[0])]}
+    return value
+
+
+def reports_replacement(messages: list[dict]) -> bool:
+    return any(m.get("msg") == "log" and "replaced by" in m.get("log", "") for m in messages)
+
+
+def dirty_requests(app_url: str, api_name: str, parameters: list[dict], data: list) -> list[tuple[str, Any]]:
+    """(what, call) for one endpoint: its texts and tables dirty; its choices a lone surrogate (Gradio's own
+    check quotes the value back); a 10 MB text. Each call raises as `outcome` expects."""
+
+    def reported(values: list) -> None:
+        messages = queue_call(app_url, api_name, values)
+        if not reports_replacement(messages):
+            raise Unhandled("the replaced lone surrogate was not reported")
+        if not messages[-1]["success"]:
+            raise AppError((messages[-1].get("output") or {}).get("error") or "")
+
+    def refused_as_too_large(values: list) -> None:
+        try:
+            queue_call(app_url, api_name, values)
+        except AppError as error:
+            if "HTTP 413" in str(error):
+                raise
+            raise Unhandled(f"a 10 MB body: {error}") from None
+        raise Unhandled("a 10 MB body was accepted")
+
+    calls = []
+    dirty_data = [dirty(p, v) for p, v in zip(parameters, data)]
+    if dirty_data != data:
+        calls.append(("dirty text", lambda: reported(dirty_data)))
+    if any(is_choice(p) for p in parameters):
+        surrogate = [("\ud800" if p.get("type", {}).get("type") == "string" else ["\ud800"]) if is_choice(p) else v
+                     for p, v in zip(parameters, data)]
+        calls.append(("choices a lone surrogate", lambda: reported(surrogate)))
+    # Refused before it is read, so where the text sits does not matter: it rides as an extra value.
+    calls.append(("10 MB of text", lambda: refused_as_too_large(data + [HUGE_TEXT])))
+    return calls
+
+
+def fuzz_dirty_requests(client, app_url: str, image: Path, only: set[str] | None = None,
+                        valid: dict | None = None) -> tuple[Counter[str], list[str], Counter[str]]:
+    """`dirty_requests` for each named endpoint (or those in `only`), sent raw as a browser would: (outcome
+    counts, the unhandled calls, seconds per endpoint)."""
+    results: Counter[str] = Counter()
+    unhandled: list[str] = []
+    seconds_by_endpoint: Counter[str] = Counter()
+    for api_name, info in endpoints(client).items():
+        if only is not None and api_name not in only:
+            continue
+        start = time.perf_counter()
+        parameters = info["parameters"]
+        data = raw_arguments(app_url, parameters, base_arguments(parameters, image, valid or {}), image)
+        for what, call in dirty_requests(app_url, api_name, parameters, data):
+            result = outcome(call)
+            results[result.split(":")[0]] += 1
+            if result.startswith("unhandled"):
+                unhandled.append(f"{api_name} ({what}): {result}")
+        seconds_by_endpoint[api_name] = round(time.perf_counter() - start, 1)
     return results, unhandled, seconds_by_endpoint

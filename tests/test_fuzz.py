@@ -1,5 +1,6 @@
 """Every named endpoint, called with hostile values: each gets a clear message or a result, never an
-unhandled exception, and the app keeps serving afterwards."""
+unhandled exception, and the app keeps serving afterwards. Then each endpoint once more, raw as a browser
+sends it, with every text dirty at once (a lone surrogate, markup, NaN cells) and with a 10 MB body."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.hostile import endpoints, fuzz_endpoints
+from tests.hostile import endpoints, fuzz_dirty_requests, fuzz_endpoints
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,9 @@ def test_every_endpoint_survives_hostile_input(client, app_url, hostile_files, v
     named = endpoints(client)
     assert len(named) >= 2
     results, unhandled, seconds_by_endpoint = fuzz_endpoints(client, app_url, hostile_files, valid_image)
+    dirty_results, dirty_unhandled, dirty_seconds = fuzz_dirty_requests(client, app_url, valid_image)
+    results, unhandled = results + dirty_results, unhandled + dirty_unhandled
+    seconds_by_endpoint.update(dirty_seconds)
     with capsys.disabled():
         print(f"\nfuzz: {sum(results.values())} hostile calls to {len(named)} endpoints in "
               f"{time.perf_counter() - start:.0f} s: {dict(results)}; slowest endpoints (s): "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, urlparse
 
 import pytest
 from playwright.sync_api import expect
@@ -42,6 +43,29 @@ def test_a_deep_link_opens_the_tab_with_its_values(page, app_url):
 def test_a_bad_deep_link_is_ignored_with_a_note(page, app_url):
     page.goto(app_url + "?tab=sampling&temperature=NaN&nonsense=1")
     expect(page.get_by_text(re.compile("Ignored link values"))).to_be_visible()
+
+
+def test_a_link_cannot_put_its_html_in_the_page(page, app_url):
+    """A link is anyone's to write: what it says shows as text, and nothing is fetched from a host it names."""
+    hosts = []
+    page.on("request", lambda request: hosts.append(urlparse(request.url).hostname))
+    tag = "<img src=//evil.invalid/tab.png>"
+    page.goto(app_url + "?tab=" + quote(tag))
+    expect(page.get_by_text(f"This link names an unknown tab '{tag}'")).to_be_visible()
+
+    link = "<a href=//evil.invalid/login>login</a>"
+    page.goto(app_url + f"?tab=sampling&preset={quote(link)}&{quote('<img src=//evil.invalid/name.png>')}=1")
+    expect(page.get_by_text(re.compile(re.escape("preset=<a href=//evil.invalid/login>")))).to_be_visible()
+    expect(page.locator("a[href*='evil.invalid']")).to_have_count(0)
+
+    # Labels from a link, echoed into the result's Markdown once the visitor presses Classify.
+    labels = "<img src=//evil.invalid/a.png>\n![b](//evil.invalid/b.png)"
+    page.goto(app_url + f"?tab=clip_zero_shot&labels={quote(labels)}")
+    page.locator("#clip-gallery .gallery-item").nth(1).click()  # the cat photo
+    expect(page.locator("#clip-image img")).to_be_visible()
+    page.get_by_role("button", name="Classify", exact=True).click()
+    expect(page.locator("#clip-summary")).to_contain_text("evil.invalid", timeout=60_000)
+    assert "evil.invalid" not in hosts
 
 
 # Where each tab's first preset shows its result, and what it must contain.
