@@ -148,10 +148,12 @@ def test_the_page_names_no_server_path(app_url, service):
 
 @pytest.fixture(scope="module")
 def small_upload_app(test_settings):
-    """The app with a 1 MB upload cap, 2 files an upload and uploads kept 2 s: small enough to test."""
+    """The app with a 1 MB upload cap, 2 files an upload and uploads kept 2 s: small enough to test. Request
+    bodies may be larger than uploads here, so an image sent inline meets the upload cap, not the body cap."""
     settings = load_settings(environ={}, overrides={
         "cache_dir": str(test_settings.cache_dir), "models": dict(test_settings.models),
-        "limits": {"max_upload_mb": 1, "max_files_per_upload": 2, "upload_lifetime_seconds": 2}})
+        "limits": {"max_upload_mb": 1, "max_files_per_upload": 2, "upload_lifetime_seconds": 2,
+                   "max_request_bytes": 4 * 1024 * 1024}})
     with launched_app(ModelService(settings)) as url:
         yield url
 
