@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from typing import Any
 
 import gradio as gr
 from fastapi import HTTPException
 from gradio.block_function import BlockFunction
-from gradio.server_messages import LogMessage
+from gradio.server_messages import LogMessage, ProcessCompletedMessage
 
 from playground.settings import Limits
 from playground.user_text import replace_invalid, replaced_note
@@ -42,13 +43,16 @@ def takes_turns(fn: BlockFunction) -> bool:
     return fn.concurrency_limit is not None
 
 
-def _refusal(queue: Any, fn: BlockFunction, session: str | None, address: str, limits: Limits) -> str | None:
+def _refusal(queue: Any, fn: BlockFunction, session: str | None, address: str, limits: Limits,
+             answered: weakref.WeakSet) -> str | None:
     """Why this visitor may not add `fn` to the queue now, or None. Counts the jobs of the same kind that
-    are waiting or running (Gradio drops an event from `event_ids_to_events` when it ends)."""
+    are waiting or running: Gradio drops an event from `event_ids_to_events` only after its answer went
+    out, so an event already answered (`answered`) no longer counts; a visitor who clicks again the
+    moment the answer shows is not refused."""
     model = takes_turns(fn)
     by_session = by_address = 0
     for event in list(queue.event_ids_to_events.values()):
-        if takes_turns(event.fn) == model:
+        if takes_turns(event.fn) == model and event not in answered:
             by_session += session is not None and event.session_hash == session
             by_address += client_address(event.request) == address
     if not model:
@@ -92,7 +96,15 @@ def admit_fairly(demo: gr.Blocks, limits: Limits) -> None:
     # Gradio's own cap counts cheap events too, so a full queue of model jobs turned them away; the
     # caps below replace it and leave cheap events out of it.
     queue.max_size = None
-    push = queue.push
+    push, send_message = queue.push, queue.send_message
+    answered: weakref.WeakSet = weakref.WeakSet()
+
+    def noting_answers(event: Any, message: Any) -> None:
+        if isinstance(message, ProcessCompletedMessage):
+            answered.add(event)
+        send_message(event, message)
+
+    queue.send_message = noting_answers
     admitting = asyncio.Lock()  # counting and adding happen together, so a burst cannot slip past a cap
 
     async def fair_push(body: Any, request: Any, username: str | None) -> tuple:
@@ -100,7 +112,7 @@ def admit_fairly(demo: gr.Blocks, limits: Limits) -> None:
         if fn is None:
             return await push(body, request, username)  # Gradio reports the unknown event itself
         async with admitting:
-            refusal = _refusal(queue, fn, body.session_hash, client_address(request), limits)
+            refusal = _refusal(queue, fn, body.session_hash, client_address(request), limits, answered)
             if refusal is not None:
                 raise HTTPException(status_code=TOO_MANY_REQUESTS, detail=refusal)
             not_numbers = _non_finite_numbers(fn, body.data) if isinstance(body.data, list) else None

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from playground.service import ModelService
 from playground.settings import Settings
 from serving.request_size import RequestSizeLimit
-from tests.conftest import launched_app
+from tests.conftest import free_port, launched_app
 from tests.hostile import api_events, queue_call
 
 FLOODER, OTHER = "198.51.100.7", "203.0.113.9"
@@ -113,6 +113,33 @@ def test_a_session_holds_two_model_jobs_at_a_time(guarded):
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert "You already have 2 model requests" in answers[2].json()["detail"]
     finish(url, answers)
+
+
+def test_a_session_may_ask_again_the_moment_its_answer_arrives(test_settings: Settings, monkeypatch):
+    """Gradio sends an answer before it forgets the event (later still on a loaded machine, made so here by
+    slowing the bookkeeping it does in between); the next click must not count the answered job."""
+    import gradio as gr
+    from gradio.queueing import Queue
+
+    from serving import admit_fairly
+
+    summary = Queue.compute_analytics_summary
+    monkeypatch.setattr(Queue, "compute_analytics_summary", lambda queue, events: (time.sleep(0.3), summary(queue, events)))
+    with gr.Blocks() as demo:
+        word = gr.Textbox()
+        gr.Button().click(str.upper, word, word, api_name="shout", concurrency_limit=1)
+    demo.queue()
+    admit_fairly(demo, test_settings.limits)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        session, statuses = uuid.uuid4().hex, []
+        for _ in range(4):  # the limit is 2 at a time; one at a time, each the moment the last answered
+            answer = join(url, "/shout", ["hi"], "198.51.100.9", session)
+            statuses.append(answer.status_code)
+            finish(url, [answer])
+    finally:
+        demo.close()
+    assert statuses == [200] * 4
 
 
 def test_a_full_queue_turns_away_model_jobs_but_not_cheap_ones(guarded):
