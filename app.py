@@ -21,7 +21,7 @@ from playground.lessons import load_lessons  # noqa: E402
 from gradio.context import get_blocks_context  # noqa: E402
 
 from tabs import lessons, status, tab_modules  # noqa: E402
-from tabs.common import run_model_events_on_gpu  # noqa: E402
+from tabs.common import run_model_events_on_gpu, stop_unwanted_work  # noqa: E402
 
 TITLE = "Foundation Models Playground"
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
@@ -52,6 +52,13 @@ def build_app(service: ModelService) -> gr.Blocks:
 
             demo.load(open_deep_link, None, [tabs, *linkable], api_visibility="private", concurrency_limit=None)
         status.build(service)
+
+        def free_visitor(request: gr.Request) -> None:
+            """The page was closed: free what the server kept for this visitor."""
+            service.step_sessions.drop(request.session_hash)
+
+        demo.unload(free_visitor)
+        stop_unwanted_work(get_blocks_context().fns)
         run_model_events_on_gpu(get_blocks_context().fns)
     settings = service.settings
     demo.queue(default_concurrency_limit=1, max_size=settings.limits.max_queue_size)

@@ -105,6 +105,7 @@ def build(service: ModelService) -> None:
         settings = _settings(use_chat_template, max_new_tokens, exemplars, samples, temperature, top_k, top_p,
                              min_p, repetition_penalty, seed).validated(limits, chosen)
         lm = load_with_progress(service, "language", model, progress)
+        cot.check_compare_budget(lm, problem, chosen, settings, limits)
         shown = {mode: ("_waiting…_" if mode in chosen else "not run", "") for mode in cot.MODES}
         for mode in chosen:
             for result in cot.stream_mode(lm, mode, problem, settings):
