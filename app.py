@@ -12,6 +12,9 @@ import os
 # No calls home: set before gradio or huggingface_hub are imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Gradio notices a client that left only when its event stream wakes (a message or a heartbeat, 15 s by
+# default); every 2 s, work nobody waits for stops soon after the page closes (playground/stopping.py).
+os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "2")
 
 import gradio as gr  # noqa: E402
 

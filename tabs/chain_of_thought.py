@@ -79,9 +79,10 @@ def build(service: ModelService) -> None:
     with gr.Accordion("Accuracy on many problems", open=False):
         with gr.Row():
             first_number = gr.Number(1, label="First GSM8K test problem", precision=0)
-            count = gr.Number(min(10, limits.max_batch_items), label=f"Problems (up to {limits.max_batch_items})",
+            # A few problems, batched wide: what one request may cost (Limits' budgets) fits all four modes.
+            count = gr.Number(min(4, limits.max_batch_items), label=f"Problems (up to {limits.max_batch_items})",
                               precision=0)
-            batch_size = gr.Slider(1, limits.max_generation_batch, min(8, limits.max_generation_batch), step=1,
+            batch_size = gr.Slider(1, limits.max_generation_batch, limits.max_generation_batch, step=1,
                                    label="Sequences per batch (1 = one at a time)")
         with gr.Row():
             evaluate = gr.Button("Measure accuracy", variant="primary")
