@@ -58,7 +58,8 @@ def build_app(service: ModelService) -> gr.Blocks:
 
         def free_visitor(request: gr.Request) -> None:
             """The page was closed: free what the server kept for this visitor."""
-            service.step_sessions.drop(request.session_hash)
+            if request.session_hash is not None:
+                service.step_sessions.drop(request.session_hash)
 
         demo.unload(free_visitor)
         stop_unwanted_work(get_blocks_context().fns)

@@ -285,17 +285,20 @@ def remote_next_token_view(lm: RemoteLanguageModel, prompt: str, use_chat_templa
 STEPS_LOWER = "fewer tokens at once, or a shorter prompt"
 
 
-def steps_view(lm: LanguageModel, sessions: StepSessionStore, owner: Hashable, prompt: str, use_chat_template: bool,
-               settings: SamplingSettings, seed: int, tokens: int, limits: Limits) -> tuple[str, pd.DataFrame]:
+def steps_view(lm: LanguageModel, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
+               use_chat_template: bool, settings: SamplingSettings, seed: int, tokens: int, limits: Limits
+               ) -> tuple[str, pd.DataFrame]:
     """Continue the owner's session by `tokens` tokens; a new model, prompt, template choice or seed starts
-    over. The session stays in `sessions` (server-side) between clicks, even when a run is stopped midway.
+    over. The session stays in `sessions` (server-side) between clicks, even when a run is stopped midway;
+    a caller without a session (`owner` None) gets a fresh one each time, not kept.
 
     Knob changes apply from the next token on, so a person can, say, cool the temperature mid-sentence.
     """
     settings = settings.validated()
     tokens = check_new_tokens(tokens, limits)
     identity = (lm.name, prompt, bool(use_chat_template), seed)
-    session = sessions.get(owner)
+    session = sessions.get(owner) if owner is not None else None
+    keep = sessions.put if owner is not None else lambda *_: None
     if isinstance(lm, RemoteLanguageModel):
         if not isinstance(session, RemoteStepSession) or session.identity != identity:
             text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
@@ -305,7 +308,7 @@ def steps_view(lm: LanguageModel, sessions: StepSessionStore, owner: Hashable, p
         try:
             advance_remote(lm, session, settings, tokens, limits.max_new_tokens)
         finally:
-            sessions.put(owner, session)
+            keep(owner, session)
         return remote_step_text(session, prompt), remote_step_table(session)
     if not isinstance(session, StepSession) or session.identity != identity:
         session = start_session(identity, _prompt_ids(lm, prompt, use_chat_template, limits), seed)
@@ -315,7 +318,7 @@ def steps_view(lm: LanguageModel, sessions: StepSessionStore, owner: Hashable, p
     try:
         advance(lm, session, settings, tokens, limits.max_new_tokens)
     finally:
-        sessions.put(owner, session)  # the tokens drawn so far stay, even if this request was stopped midway
+        keep(owner, session)  # the tokens drawn so far stay, even if this request was stopped midway
     return step_text(session, prompt), step_table(session)
 
 

@@ -94,7 +94,8 @@ def build(service: ModelService) -> None:
 
     @user_errors
     def start_over(request: gr.Request):
-        service.step_sessions.drop(request.session_hash)
+        if request.session_hash is not None:
+            service.step_sessions.drop(request.session_hash)
         return step_text(None, ""), None
 
     @user_errors
