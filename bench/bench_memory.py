@@ -79,9 +79,9 @@ def step_sessions(service):
     lm, store = _language(service), service.step_sessions
 
     def many() -> None:
-        for visitor in range(6):
+        for visitor in range(4):
             steps_view(lm, store, visitor, f"{visitor} " + digits(7800), False, SamplingSettings(), 0, 1, LIMITS)
-        print(f"  6 sessions asked for, {len(store)} kept: {store.bytes_held / 2**20:.0f} MB of KV caches "
+        print(f"  4 sessions asked for, {len(store)} kept: {store.bytes_held / 2**20:.0f} MB of KV caches "
               f"(budget {store.budget_bytes / 2**20:.0f} MB)")
 
     return lambda: steps_view(lm, store, "warm", "Hi", False, SamplingSettings(), 0, 1, LIMITS), many
@@ -222,7 +222,7 @@ def tokenizer_corpus(service):
 REQUESTS: dict[str, tuple[str, Callable]] = {
     "next_token": ("8,000-token prompt", next_token),
     "generate_steps": ("256 tokens after a 7,900-token prompt", steps),
-    "step_sessions": ("6 visitors' sessions of 7,800 tokens", step_sessions),
+    "step_sessions": ("4 visitors' sessions of 7,800 tokens", step_sessions),
     "sweep": ("6 temperatures x 16 samples x 64 tokens, 1,400-token prompt", sweep),
     "compare_search": ("8 beams x 64 tokens, 2,900-token prompt", compare_search),
     "few_shot_run": ("100 labels of ~25 tokens, 6,000-token prompt, 256 new tokens", few_shot_run),

@@ -200,8 +200,9 @@ def rows_of(prefix: object | None, rows: int) -> object | None:
 
 
 def next_token_distribution(lm: LanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings) -> list[Stage]:
-    """One forward pass over the prompt, then every stage of the chain."""
-    logits, _ = last_logits(lm, prompt_ids)
+    """One forward pass over the prompt (keeping no cache: nothing follows), then every stage of the chain."""
+    with torch.inference_mode():
+        logits = lm.model(input_ids=prompt_ids, use_cache=False, **_forward_kwargs(lm.model)).logits[:, -1]
     return next_token_stages(logits, prompt_ids, settings)
 
 
