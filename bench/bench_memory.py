@@ -112,9 +112,9 @@ def _few_shot_request(labels: list[str], example_tokens: int, examples: int, que
 def few_shot_run(service):
     from playground.few_shot import run_few_shot
     lm = _language(service)
-    labels = [f"label {i:03d} " + "z" * 90 for i in range(100)]  # 100 labels of about 25 tokens
+    labels = [f"label {i:03d} " + "z" * 90 for i in range(100)]  # 100 labels of 100 characters, ~50 tokens
     small = _few_shot_request(labels[:2], 10, 2, "a query")
-    big = _few_shot_request(labels, 1990, 2, digits(1990))
+    big = _few_shot_request(labels, 1500, 2, digits(1500))
     return (lambda: run_few_shot(lm, small, SamplingSettings(temperature=0), 2, LIMITS),
             lambda: run_few_shot(lm, big, SamplingSettings(temperature=0), 256, LIMITS))
 
@@ -150,7 +150,7 @@ def cot_accuracy(service):
     settings = cot.CotSettings(256, True, 8, 5, SamplingSettings(temperature=0.7)).validated(LIMITS)
     modes = cot.MODES[:3]
     return (lambda: list(cot.evaluate(lm, range(1, 2), cot.MODES[:1], settings, 1, LIMITS)),
-            lambda: list(cot.evaluate(lm, range(1, 9), modes, settings, 16, LIMITS)))
+            lambda: list(cot.evaluate(lm, range(1, 8), modes, settings, 16, LIMITS)))
 
 
 def _clip_labels(count: int) -> str:
@@ -225,10 +225,10 @@ REQUESTS: dict[str, tuple[str, Callable]] = {
     "step_sessions": ("4 visitors' sessions of 7,800 tokens", step_sessions),
     "sweep": ("6 temperatures x 16 samples x 64 tokens, 1,400-token prompt", sweep),
     "compare_search": ("8 beams x 64 tokens, 2,900-token prompt", compare_search),
-    "few_shot_run": ("100 labels of ~25 tokens, 6,000-token prompt, 256 new tokens", few_shot_run),
+    "few_shot_run": ("100 labels of ~50 tokens, 4,500-token prompt, 256 new tokens", few_shot_run),
     "sweep_shots": ("40 items x 7 settings x 3 labels, 8 shots", few_shot_sweep),
     "cot_compare": ("4 modes x 255 tokens, 8 worked examples, 16 votes", cot_compare),
-    "cot_accuracy": ("8 problems x 3 modes x 256 tokens, 16 a batch", cot_accuracy),
+    "cot_accuracy": ("7 problems x 3 modes x 256 tokens, 16 a batch", cot_accuracy),
     "classify": ("25 labels x 80 templates (ViT-B-32)", clip_classify),
     "similarity_matrix": ("10 photos x 25 labels x 80 templates", clip_matrix),
     "batch_accuracy": ("10 photos x all 3 template sets", clip_gallery_accuracy),
@@ -263,13 +263,13 @@ def run_one(name: str) -> None:
         torch.cuda.reset_peak_memory_stats()
         cuda_before = torch.cuda.memory_allocated()
     before = _megabytes("VmRSS")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     request()
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = _megabytes("VmHWM") - before
     cuda_peak = f"  CUDA peak +{(torch.cuda.max_memory_allocated() - cuda_before) / 2**20:,.0f} MB" if cuda else ""
-    print(f"{name:18} {what:62} models {before:6,.0f} MB  peak +{peak:6,.0f} MB  {seconds:6.1f} s{cuda_peak}",
-          flush=True)
+    print(f"{name:18} {what:62} models {before:6,.0f} MB  peak +{peak:6,.0f} MB  {seconds:6.1f} s "
+          f"(CPU {cpu_seconds:6.1f} s){cuda_peak}", flush=True)
 
 
 def main() -> None:
@@ -283,7 +283,8 @@ def main() -> None:
     if args.in_process:
         run_one(args.names[0])
         return
-    print(f"torch threads {torch.get_num_threads()}; each line is a fresh process; 'peak' is over the models")
+    print(f"torch threads {torch.get_num_threads()}; each line is a fresh process; 'peak' is over the models; "
+          "CPU seconds / threads is about the time on an otherwise idle machine")
     for name in args.names or REQUESTS:
         done = subprocess.run([sys.executable, "-m", "bench.bench_memory", "--in-process", name],
                               capture_output=True, text=True)

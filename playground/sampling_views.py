@@ -299,6 +299,8 @@ def steps_view(lm: LanguageModel, sessions: StepSessionStore, owner: Hashable | 
     identity = (lm.name, prompt, bool(use_chat_template), seed)
     session = sessions.get(owner) if owner is not None else None
     keep = sessions.put if owner is not None else lambda *_: None
+    if session is not None and session.identity != identity:
+        sessions.drop(owner)  # a new prompt: free the old cache before building the new one
     if isinstance(lm, RemoteLanguageModel):
         if not isinstance(session, RemoteStepSession) or session.identity != identity:
             text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
