@@ -18,6 +18,10 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 if os.environ.get("SPACE_ID"):
     os.environ.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7")
 
+# Gradio notices a client that left only when its event stream wakes (a message or a heartbeat, 15 s by
+# default); every 2 s, work nobody waits for stops soon after the page closes (playground/stopping.py).
+os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "2")
+
 import gradio as gr  # noqa: E402
 
 from playground.service import ModelService  # noqa: E402
@@ -27,7 +31,7 @@ from gradio.context import get_blocks_context  # noqa: E402
 
 from serving import admit_fairly, launch_options, serve_files_safely, upload_cleanup  # noqa: E402
 from tabs import lessons, status, tab_modules  # noqa: E402
-from tabs.common import run_model_events_on_gpu  # noqa: E402
+from tabs.common import run_model_events_on_gpu, stop_unwanted_work  # noqa: E402
 
 TITLE = "Foundation Models Playground"
 
@@ -57,6 +61,14 @@ def build_app(service: ModelService) -> gr.Blocks:
 
             demo.load(open_deep_link, None, [tabs, *linkable], api_visibility="private", concurrency_limit=None)
         status.build(service)
+
+        def free_visitor(request: gr.Request) -> None:
+            """The page was closed: free what the server kept for this visitor."""
+            if request.session_hash is not None:
+                service.step_sessions.drop(request.session_hash)
+
+        demo.unload(free_visitor)
+        stop_unwanted_work(get_blocks_context().fns)
         run_model_events_on_gpu(get_blocks_context().fns)
     serve_files_safely(demo, settings.limits)
     # api_open=False: a queued event cannot be called around the queue (/gradio_api/run/...), which

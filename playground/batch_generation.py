@@ -17,8 +17,10 @@ from typing import Iterator, Sequence
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from playground import budget
 from playground.generation import SamplingSettings
 from playground.loaders.language import LanguageModel
+from playground.stopping import StopWhenUnwanted, start_thread
 
 # Stop strings are short, so the last few tokens of a row always contain one that just appeared.
 _STOP_TAIL_TOKENS = 6
@@ -121,19 +123,41 @@ def left_padded(prompts: Sequence[Sequence[int]], pad_id: int, device: torch.dev
     return ids.to(device), mask.to(device)
 
 
+def _shared_prompts(lm: LanguageModel, ids: torch.Tensor, mask: torch.Tensor, samples: int):
+    """Each prompt run once, its cache (all tokens but the last) copied for its `samples` rows: what
+    `num_return_sequences` would do, without running every prompt once per sample. Positions are
+    counted as `generate` counts them, from the first real token of each left-padded row."""
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    with torch.inference_mode():
+        cache = lm.model(ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True,
+                         logits_to_keep=1).past_key_values
+    cache.batch_repeat_interleave(samples)
+    return ids.repeat_interleave(samples, dim=0), mask.repeat_interleave(samples, dim=0), cache
+
+
 def _run(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings, max_new_tokens: int,
          seed: int, stop_strings: Sequence[str], samples_per_prompt: int, tracker_args: dict) -> _RowTracker:
     pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id
     ids, mask = left_padded(prompts, pad_id, lm.device)
+    cache = None
+    if samples_per_prompt > 1 and ids.shape[1] > 1:
+        ids, mask, cache = _shared_prompts(lm, ids, mask, samples_per_prompt)
     tracker = _RowTracker(lm, ids.shape[1], stop_strings, **tracker_args)
     torch.manual_seed(int(seed))
     with torch.inference_mode():
         lm.model.generate(
-            ids, attention_mask=mask, max_new_tokens=max_new_tokens, pad_token_id=pad_id,
-            num_return_sequences=samples_per_prompt, stopping_criteria=StoppingCriteriaList([tracker]),
+            ids, attention_mask=mask, past_key_values=cache, max_new_tokens=max_new_tokens, pad_token_id=pad_id,
+            stopping_criteria=StoppingCriteriaList([tracker, StopWhenUnwanted()]),
             **sampling.validated().generate_kwargs(),
         )
     return tracker
+
+
+def batch_cost(prompts: Sequence[Sequence[int]], max_new_tokens: int, samples_per_prompt: int = 1) -> budget.Cost:
+    """What one `generate_batch` or `stream_batch` call may run: the left-padded prompts once, then every
+    row (prompts x samples) for up to `max_new_tokens` steps."""
+    width = max(len(prompt) for prompt in prompts)
+    return budget.generation(width, max_new_tokens, rows=len(prompts) * samples_per_prompt, prompt_rows=len(prompts))
 
 
 def generate_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
@@ -165,8 +189,7 @@ def stream_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: 
         finally:
             snapshots.put(done)
 
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
+    worker = start_thread(work, "generation")
     try:
         while True:
             item = snapshots.get()

@@ -25,13 +25,15 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from playground.answer_extraction import extract_answer, format_number, parse_reference
-from playground.batch_generation import BatchOutput, RowOutput, generate_batch, stream_batch
+from playground import budget
+from playground.batch_generation import BatchOutput, RowOutput, batch_cost, generate_batch, stream_batch
 from playground.errors import PlaygroundError
 from playground.generation import SamplingSettings, check_new_tokens
 from playground import remote_language as remote
 from playground.loaders.language import LanguageModel
 from playground.remote_model import RemoteLanguageModel
 from playground.settings import Limits
+from playground.stopping import check_wanted
 
 GSM8K_DIR = Path(__file__).resolve().parent.parent / "assets" / "gsm8k"
 
@@ -221,6 +223,19 @@ def _generation_args(mode: str, settings: CotSettings) -> dict:
     return {"sampling": SamplingSettings(temperature=0), "samples_per_prompt": 1, "seed": 0}
 
 
+COMPARE_LOWER = "fewer modes, new tokens, worked examples or self-consistency samples"
+
+
+def check_compare_budget(lm: LanguageModel, problem: Problem, modes: Sequence[str], settings: CotSettings,
+                         limits: Limits) -> None:
+    """Refuse up front a comparison whose modes together would cost more than one request may."""
+    cost = budget.Cost()
+    for mode in modes:
+        ids = prompt_token_ids(lm, build_prompt(lm, mode, problem.question, settings), settings)
+        cost += batch_cost([ids], settings.max_new_tokens, _generation_args(mode, settings)["samples_per_prompt"])
+    budget.check(cost, limits, "This comparison", COMPARE_LOWER)
+
+
 def stream_mode(lm: LanguageModel, mode: str, problem: Problem, settings: CotSettings) -> Iterator[ModeResult]:
     """One mode on one problem, yielding the answer as it is written; the last result is scored."""
     prompt = build_prompt(lm, mode, problem.question, settings)
@@ -288,7 +303,13 @@ def evaluate(lm: LanguageModel, numbers: Sequence[int], modes: Sequence[str], se
         for mode in modes:
             per_call = max(1, batch_size // settings.samples) if mode == SELF_CONSISTENCY else batch_size
             plan += [(mode, part) for part in _chunks(chunk, per_call)]
+    cost = budget.Cost()
+    for mode, part in plan:
+        cost += batch_cost([ids[mode][i] for i in part], settings.max_new_tokens,
+                           _generation_args(mode, settings)["samples_per_prompt"])
+    budget.check(cost, limits, "This measurement", "fewer problems or modes, fewer new tokens, or a larger batch")
     for step, (mode, part) in enumerate(plan, start=1):
+        check_wanted()
         if isinstance(lm, RemoteLanguageModel):
             output = remote_batch(lm, [prompts[mode][i] for i in part], mode, settings)
         else:

@@ -8,8 +8,10 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from playground.clip_gallery import gallery, pick_photos
+from playground import budget
 from playground.clip_zero_shot import (
-    ZeroShotResult, batch_accuracy, classify, get_template_set, parse_labels, similarity_matrix,
+    ENCODING_LOWER, ZeroShotResult, batch_accuracy, classify, encoding_cost, get_template_set, parse_labels,
+    similarity_matrix,
 )
 from playground.errors import PlaygroundError
 from playground.loaders.clip import ClipModel
@@ -31,6 +33,8 @@ def classification(
     clip: ClipModel, image: Any, labels: str, templates: str | None, logit_scale: Any, limits: Limits
 ) -> tuple[dict[str, float], pd.DataFrame, str]:
     """Probabilities (for a bar chart), the per-label table, and a one-line summary."""
+    cost = encoding_cost(clip, 1, parse_labels(labels, limits), [get_template_set(templates)])
+    budget.check(cost, limits, "This classification", ENCODING_LOWER)
     result = classify(clip, image, labels, templates, logit_scale, limits)
     summary = (
         f"Best: **{markdown_text(result.best)}** ({max(result.probabilities):.1%}) · {_scale_note(result, clip)} · "
@@ -43,6 +47,9 @@ def comparison(
     clips: Sequence[ClipModel], image: Any, labels: str, templates: str | None, logit_scale: Any, limits: Limits
 ) -> tuple[dict[str, float], dict[str, float], str]:
     """The same image, labels and templates through two models."""
+    label_list, template_set = parse_labels(labels, limits), get_template_set(templates)
+    cost = sum((encoding_cost(clip, 1, label_list, [template_set]) for clip in clips), budget.Cost())
+    budget.check(cost, limits, "This comparison", ENCODING_LOWER)
     results = [classify(clip, image, labels, templates, logit_scale, limits) for clip in clips]
     lines = [f"- **{clip.name}**: best **{markdown_text(r.best)}** ({max(r.probabilities):.1%}), {_scale_note(r, clip)}"
              for clip, r in zip(clips, results)]
@@ -61,7 +68,9 @@ def similarity_heatmap(
     """Cosine similarity of every chosen gallery photo with every label, coloured as a heatmap."""
     label_list = parse_labels(labels, limits, minimum=1)
     photos = pick_photos(photo_names, limits)
-    cosine = similarity_matrix(clip, [image for _, image in photos], label_list, get_template_set(templates))
+    template_set = get_template_set(templates)
+    budget.check(encoding_cost(clip, len(photos), label_list, [template_set]), limits, "This matrix", ENCODING_LOWER)
+    cosine = similarity_matrix(clip, [image for _, image in photos], label_list, template_set)
     frame = pd.DataFrame(cosine.numpy().round(4), columns=label_list)
     frame.insert(0, "photo", [name for name, _ in photos])
     low, high = float(cosine.min()), float(cosine.max())
@@ -78,6 +87,9 @@ def gallery_accuracy(clip: ClipModel, template_sets: list[str] | None, limits: L
         raise PlaygroundError("Choose at least one template set to measure.")
     names = [get_template_set(name).name for name in template_sets]
     photos = gallery()
+    class_names = list(dict.fromkeys(photo.label for photo in photos))
+    cost = encoding_cost(clip, len(photos), class_names, [get_template_set(name) for name in names])
+    budget.check(cost, limits, "This measurement", "fewer template sets")
     images = [image for _, image in pick_photos([photo.name for photo in photos], limits)]
     result = batch_accuracy(clip, [p.path.name for p in photos], images, [p.label for p in photos], names)
     classes = len(set(result.true_labels))

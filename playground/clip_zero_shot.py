@@ -19,10 +19,12 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
+from playground import budget
 from playground.errors import PlaygroundError
 from playground.image_input import open_image
 from playground.loaders.clip import ClipModel
 from playground.settings import Limits
+from playground.stopping import check_wanted
 
 SINGLE_TEMPLATE = "a photo of a {}."
 
@@ -140,10 +142,27 @@ def encode_texts(clip: ClipModel, texts: list[str]) -> torch.Tensor:
     return torch.nn.functional.normalize(x.float(), dim=-1)
 
 
+def _encode_chunk(clip: ClipModel, prompts: list[str]) -> torch.Tensor:
+    check_wanted()
+    return encode_texts(clip, prompts)
+
+
 def _ensemble(per_template: torch.Tensor) -> torch.Tensor:
     """[labels, templates, dim] normalised -> [labels, dim]: mean then renormalise (as open_clip does)."""
     mean = per_template.mean(dim=1)
     return mean / mean.norm(dim=-1, keepdim=True)
+
+
+ENCODING_LOWER = "fewer labels or images, or a smaller template set"
+
+
+def encoding_cost(clip: ClipModel, images: int, labels: Sequence[str], template_sets: Sequence[TemplateSet]) -> budget.Cost:
+    """The images, and every label prompt not already cached for this model (labels x templates)."""
+    prompts = 0
+    for template_set in template_sets:
+        keys = [(template_set.name, label) for label in dict.fromkeys(labels)]
+        prompts += (len(keys) - len(clip.label_embeddings.lookup(keys))) * len(template_set.templates)
+    return budget.encoding(images, prompts)
 
 
 def label_embeddings(clip: ClipModel, labels: Sequence[str], template_set: TemplateSet) -> torch.Tensor:
@@ -156,7 +175,7 @@ def label_embeddings(clip: ClipModel, labels: Sequence[str], template_set: Templ
         prompts = [template.replace("{}", label) for label in missing for template in templates]
         # Encode in chunks so 100 labels x 80 templates never builds one giant batch.
         chunk = 256
-        encoded = torch.cat([encode_texts(clip, prompts[i:i + chunk]) for i in range(0, len(prompts), chunk)])
+        encoded = torch.cat([_encode_chunk(clip, prompts[i:i + chunk]) for i in range(0, len(prompts), chunk)])
         fresh = _ensemble(encoded.reshape(len(missing), len(templates), -1))
         # clone: each entry owns its storage, so evicting one really frees it
         new_entries = {(template_set.name, label): row.clone() for label, row in zip(missing, fresh)}
@@ -223,7 +242,11 @@ def similarity_matrix(
 
 
 def encode_gallery_images(clip: ClipModel, images: Sequence[Image.Image], batch: int = 8) -> torch.Tensor:
-    return torch.cat([image_embeddings(clip, images[i:i + batch]) for i in range(0, len(images), batch)])
+    chunks = []
+    for start in range(0, len(images), batch):
+        check_wanted()
+        chunks.append(image_embeddings(clip, images[start:start + batch]))
+    return torch.cat(chunks)
 
 
 @dataclass(frozen=True)

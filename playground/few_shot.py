@@ -19,12 +19,14 @@ from typing import Any, Sequence
 import torch
 from transformers import DynamicCache
 
+from playground import budget
 from playground.errors import PlaygroundError
 from playground.generation import Generation, SamplingSettings, check_new_tokens, check_prompt, encode_prompt, generate
 from playground import remote_language as remote
 from playground.loaders.language import LanguageModel
 from playground.remote_model import RemoteLanguageModel
 from playground.settings import Limits
+from playground.stopping import check_wanted
 from playground.user_text import cell_text
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "assets" / "few_shot"
@@ -277,20 +279,71 @@ class SharedPrefix:
     cache: DynamicCache
 
 
-def shared_prefix(lm: LanguageModel, prompts: Sequence[torch.Tensor]) -> SharedPrefix | None:
-    """The longest run of tokens all prompts start with (compared as tokens, so exactly what each reads)."""
-    length = min(ids.shape[1] for ids in prompts) - 1  # every prompt keeps at least one token of its own
+def shared_prefix_length(prompts: Sequence[torch.Tensor]) -> int:
+    """The longest run of tokens all prompts start with (compared as tokens, so exactly what each reads),
+    leaving every prompt at least one token of its own."""
+    length = min(ids.shape[1] for ids in prompts) - 1
     first = prompts[0][0]
     for ids in prompts[1:]:
         differs = (ids[0, :length] != first[:length]).nonzero()
         length = int(differs[0]) if len(differs) else length
+    return max(length, 0)
+
+
+def shared_prefix(lm: LanguageModel, prompts: Sequence[torch.Tensor]) -> SharedPrefix | None:
+    """The keys and values of `shared_prefix_length` tokens, or None when the prompts share none."""
+    length = shared_prefix_length(prompts)
     if length <= 0:
         return None
     with torch.inference_mode():
-        prefix = first[None, :length]
+        prefix = prompts[0][:, :length]
         # Only the keys and values are needed: skip the vocabulary projection but for one position.
         cache = lm.model(prefix, attention_mask=torch.ones_like(prefix), use_cache=True, logits_to_keep=1).past_key_values
     return SharedPrefix(length, cache)
+
+
+# Logits of one packed chunk of label tokens: tokens x vocabulary floats, kept under this many bytes.
+LABEL_CHUNK_LOGIT_BYTES = 64 * 2**20
+
+
+def _label_chunks(labels_ids: Sequence[Sequence[int]], vocabulary: int) -> list[list[int]]:
+    """Indices of the labels with more than one token, in chunks whose fed tokens' logits fit the budget."""
+    per_chunk = max(1, LABEL_CHUNK_LOGIT_BYTES // (4 * vocabulary))
+    chunks: list[list[int]] = [[]]
+    width = 0
+    for index, ids in enumerate(labels_ids):
+        fed = len(ids) - 1  # each token predicts the next; the last predicts nothing we need
+        if fed == 0:
+            continue
+        if chunks[-1] and width + fed > per_chunk:
+            chunks.append([])
+            width = 0
+        chunks[-1].append(index)
+        width += fed
+    return [chunk for chunk in chunks if chunk]
+
+
+def label_scoring_cost(lm: LanguageModel, prompt_tokens: int, labels_ids: Sequence[Sequence[int]],
+                       prefix_length: int = 0) -> budget.Cost:
+    """What `label_log_likelihoods` runs: the prompt after the prefix, then each chunk of label tokens."""
+    cost = budget.forward(prompt_tokens - prefix_length, context=prefix_length)
+    for chunk in _label_chunks(labels_ids, len(lm.tokenizer)):
+        cost += budget.forward(sum(len(labels_ids[index]) - 1 for index in chunk), context=prompt_tokens)
+    return cost
+
+
+def _packed_mask(lengths: Sequence[int], past: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(1, 1, tokens, past + tokens) additive mask: every packed token sees the whole prompt (`past`) and the
+    earlier tokens of its own label, never another label's."""
+    tokens = sum(lengths)
+    mask = torch.full((tokens, past + tokens), torch.finfo(dtype).min, dtype=dtype, device=device)
+    mask[:, :past] = 0
+    start = 0
+    for length in lengths:
+        block = torch.ones(length, length, dtype=torch.bool, device=device).tril()
+        mask[start:start + length, past + start:past + start + length].masked_fill_(block, 0)
+        start += length
+    return mask[None, None]
 
 
 def label_log_likelihoods(
@@ -298,44 +351,40 @@ def label_log_likelihoods(
 ) -> torch.Tensor:
     """Sum of log p(label tokens | prompt) for every label.
 
-    The prompt runs once (after `prefix`, when given: the caller guarantees the prompt starts with it);
-    its cached keys and values are shared by all labels, which then continue in one right-padded batch
-    (padding after the real tokens never changes what came before).
+    The prompt runs once (after `prefix`, when given: the caller guarantees the prompt starts with it), and
+    its cache is shared by every label, never copied: the labels' tokens run packed into one row after it, a
+    chunk at a time, each token seeing the prompt and its own label's earlier tokens only and placed where it
+    would be alone. So each score equals scoring that label alone, and memory grows with the prompt plus one
+    chunk, not with prompt x labels.
     """
     model, start = lm.model, prefix.length if prefix is not None else 0
     n = prompt_ids.shape[1]
-    repeated = False
+    device = prompt_ids.device
+    cache = None
     try:
         with torch.inference_mode():
             out = model(prompt_ids[:, start:], attention_mask=torch.ones_like(prompt_ids), use_cache=True,
                         past_key_values=prefix.cache if prefix is not None else None, logits_to_keep=1)
             first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
             scores = first[torch.tensor([ids[0] for ids in labels_ids], device=first.device)].clone()
-            longer = [index for index, ids in enumerate(labels_ids) if len(ids) > 1]
-            if not longer:
-                return scores.cpu()
-            width = max(len(labels_ids[index]) - 1 for index in longer)
-            pad = lm.tokenizer.pad_token_id or 0
-            inputs = torch.full((len(longer), width), pad, dtype=prompt_ids.dtype, device=prompt_ids.device)
-            mask = torch.zeros((len(longer), n + width), dtype=torch.long, device=prompt_ids.device)
-            mask[:, :n] = 1
-            for row, index in enumerate(longer):
-                fed = labels_ids[index][:-1]  # each token predicts the next; the last predicts nothing we need
-                inputs[row, : len(fed)] = torch.tensor(fed)
-                mask[row, n : n + len(fed)] = 1
             cache = out.past_key_values
-            cache.batch_repeat_interleave(len(longer))
-            repeated = True
-            logits = model(inputs, attention_mask=mask, past_key_values=cache).logits.float()
-            log_probs = torch.log_softmax(logits, dim=-1)
-            for row, index in enumerate(longer):
-                targets = torch.tensor(labels_ids[index][1:], device=log_probs.device)
-                scores[index] += log_probs[row, torch.arange(len(targets)), targets].sum()
+            for chunk in _label_chunks(labels_ids, out.logits.shape[-1]):
+                check_wanted()
+                fed = [list(labels_ids[index][:-1]) for index in chunk]
+                lengths = [len(tokens) for tokens in fed]
+                inputs = torch.tensor([[token for tokens in fed for token in tokens]], device=device)
+                positions = torch.tensor([[n + j for length in lengths for j in range(length)]], device=device)
+                mask = _packed_mask(lengths, n, model.dtype, device)
+                logits = model(inputs, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                               use_cache=True).logits[0].float()
+                cache.crop(-inputs.shape[1])  # back to the prompt alone for the next chunk
+                targets = torch.tensor([token for index in chunk for token in labels_ids[index][1:]], device=device)
+                token_scores = logits.gather(1, targets[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)
+                for index, part in zip(chunk, token_scores.split(lengths)):
+                    scores[index] += part.sum()
         return scores.cpu()
     finally:
-        if prefix is not None:  # hand the shared cache back as it was: one row, the prefix's tokens only
-            if repeated:
-                prefix.cache.batch_select_indices(torch.tensor([0], device=prompt_ids.device))
+        if prefix is not None and cache is not None:  # hand the shared cache back as it was: the prefix's tokens only
             extra = prefix.cache.get_seq_length() - prefix.length
             if extra > 0:
                 prefix.cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
@@ -392,7 +441,9 @@ def checked_request(
 
 def prompt_for(lm: LanguageModel, request: FewShotRequest, limits: Limits) -> FewShotPrompt:
     shots = choose_shots(request.examples, request.k, request.order, request.seed, request.labels)
-    return build_prompt(lm, request.fmt, shots, request.query, limits)
+    prompt = build_prompt(lm, request.fmt, shots, request.query, limits)
+    budget.check(budget.forward(prompt.token_count), limits, "This prompt", "fewer or shorter examples")
+    return prompt
 
 
 @dataclass(frozen=True)
@@ -411,6 +462,10 @@ def run_few_shot(
     sampling = sampling.validated()
     max_new_tokens = check_new_tokens(max_new_tokens, limits)
     prompt = prompt_for(lm, request, limits)
+    cost = budget.generation(prompt.token_count, max_new_tokens)
+    if request.labels:
+        cost += label_scoring_cost(lm, prompt.token_count, label_token_ids(lm, request.labels, prompt.chat))
+    budget.check(cost, limits, "This run", "fewer or shorter labels, fewer examples or new tokens")
     if isinstance(lm, RemoteLanguageModel):
         generation = remote.generate_text(lm, prompt.text, sampling, max_new_tokens, seed=request.seed)
         probabilities, bounded = {}, ()

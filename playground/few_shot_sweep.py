@@ -9,16 +9,19 @@ import re
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+from playground import budget
 from playground.errors import PlaygroundError
 from playground.few_shot import (
-    AS_GIVEN, LABELS, RANDOM_LABELS, SHUFFLED, Example, FewShotRequest, build_prompt, check_outputs_are_labels,
-    choose_shots, examples_from_rows, label_log_likelihoods, label_token_ids, answer_text, shared_prefix,
+    AS_GIVEN, LABELS, RANDOM_LABELS, SHUFFLED, Example, FewShotPrompt, FewShotRequest, build_prompt,
+    check_outputs_are_labels, choose_shots, examples_from_rows, label_log_likelihoods, label_scoring_cost,
+    label_token_ids, answer_text, shared_prefix, shared_prefix_length,
 )
 from playground.generation import SamplingSettings, generate
 from playground.loaders.language import LanguageModel
 from playground.remote_language import generate_text, label_log_likelihoods as remote_label_log_likelihoods
 from playground.remote_model import RemoteLanguageModel
 from playground.settings import Limits
+from playground.stopping import check_wanted
 
 SHOT_COUNTS = (0, 1, 2, 4, 8)
 GREEDY = SamplingSettings(temperature=0)
@@ -68,6 +71,36 @@ def checked_eval_set(rows: object, request: FewShotRequest, limits: Limits) -> l
     return eval_set
 
 
+def sweep_prompts(lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example],
+                  limits: Limits) -> list[tuple[SweepSetting, list[FewShotPrompt]]]:
+    """Every setting's prompts, one per held-out item; shots are chosen with the request's seed."""
+    plan = []
+    for setting in sweep_settings(len(request.examples)):
+        shots = choose_shots(request.examples, setting.k, setting.order, request.seed, request.labels)
+        plan.append((setting, [build_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]))
+    return plan
+
+
+def _answer_tokens(lm: LanguageModel, eval_set: Sequence[Example], limits: Limits) -> int:
+    """New tokens for a free-text answer: the longest expected one and a little room."""
+    return min(max(len(lm.tokenizer(" " + item.output).input_ids) for item in eval_set) + 2, limits.max_new_tokens)
+
+
+def sweep_cost(lm: LanguageModel, plan: list[tuple[SweepSetting, list[FewShotPrompt]]],
+               labels_ids: Sequence[Sequence[int]], answer_tokens: int) -> budget.Cost:
+    cost = budget.Cost()
+    for _, prompts in plan:
+        if labels_ids:
+            prefix = shared_prefix_length([prompt.ids for prompt in prompts])
+            cost += budget.forward(prefix)
+            for prompt in prompts:
+                cost += label_scoring_cost(lm, prompt.token_count, labels_ids, prefix)
+        else:
+            for prompt in prompts:
+                cost += budget.generation(prompt.token_count, answer_tokens)
+    return cost
+
+
 def sweep(
     lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits
 ) -> Iterator[ItemResult]:
@@ -75,12 +108,14 @@ def sweep(
     and stop between items). Shots are chosen with the request's seed: the same seed, the same sweep."""
     remote = isinstance(lm, RemoteLanguageModel)
     labels_ids = label_token_ids(lm, request.labels, request.fmt.use_chat_template) if request.labels else []
-    answer_tokens = max(len(lm.tokenizer(" " + item.output).input_ids) for item in eval_set) + 2
-    for setting in sweep_settings(len(request.examples)):
-        shots = choose_shots(request.examples, setting.k, setting.order, request.seed, request.labels)
-        prompts = [build_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]
+    new_tokens = _answer_tokens(lm, eval_set, limits)
+    plan = sweep_prompts(lm, request, eval_set, limits)
+    budget.check(sweep_cost(lm, plan, labels_ids, new_tokens), limits, "This sweep",
+                 "fewer held-out items, fewer or shorter labels, or fewer and shorter examples")
+    for setting, prompts in plan:
         prefix = shared_prefix(lm, [prompt.ids for prompt in prompts]) if request.labels and not remote else None
         for number, (item, prompt) in enumerate(zip(eval_set, prompts), start=1):
+            check_wanted()
             if request.labels:
                 scores = (remote_label_log_likelihoods(lm, prompt.text, labels_ids).log_likelihoods if remote
                           else label_log_likelihoods(lm, prompt.ids, labels_ids, prefix))
@@ -89,7 +124,6 @@ def sweep(
                 expected_probability = float(probabilities[request.labels.index(item.output)])
                 correct = predicted == item.output
             else:
-                new_tokens = min(answer_tokens, limits.max_new_tokens)
                 generation = (generate_text(lm, prompt.text, GREEDY, new_tokens) if remote
                               else generate(lm, prompt.ids, GREEDY, new_tokens))
                 predicted = answer_text(generation, prompt.chat)

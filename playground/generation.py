@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+from transformers import StoppingCriteriaList
 
 from playground.errors import PlaygroundError
 from playground.settings import Limits
+from playground.stopping import StopWhenUnwanted
 
 if TYPE_CHECKING:  # the loader imports the remote model, which samples with SamplingSettings from here
     from playground.loaders.language import LanguageModel
@@ -142,6 +144,7 @@ def generate(
             attention_mask=torch.ones_like(prompt_ids),
             max_new_tokens=max_new_tokens,
             pad_token_id=lm.tokenizer.pad_token_id,
+            stopping_criteria=StoppingCriteriaList([StopWhenUnwanted()]),
             **sampling.validated().generate_kwargs(),
         )
     new = output[0, prompt_ids.shape[1]:]

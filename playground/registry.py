@@ -170,6 +170,13 @@ class Registry:
             raise PlaygroundError(f"No {kind.replace('_', '-')} model is configured.")
         return names[0]
 
+    def name_of(self, kind: str, source: str) -> str:
+        """The name a model loaded from `source` is shown by (the cache knows sources, visitors see names)."""
+        for spec in self._specs.get(kind, []):
+            if source in (spec.source, spec.location):
+                return spec.name
+        return _display_name(kind, source)
+
     def get(self, kind: str, name: str | None) -> ModelSpec:
         if name is None or (isinstance(name, str) and not name.strip()):
             name = self.default(kind)

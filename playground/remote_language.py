@@ -8,6 +8,7 @@ samples of a sweep, the votes of self-consistency) go to the server together: it
 
 from __future__ import annotations
 
+import contextvars
 import math
 import queue
 import threading
@@ -23,18 +24,25 @@ from playground.generation import Generation, SamplingSettings
 from playground.remote_model import Completion, RemoteLanguageModel
 from playground.sampling import TRANSFORMERS_ORDER, Stage, next_token_stages
 from playground.sampling_sweep import SweepColumn
+from playground.stopping import check_wanted
 
 T = TypeVar("T")
 PARALLEL_REQUESTS = 8  # per tab request; the server's own scheduler decides how many run at once
 END_OF_TEXT = "the model chose an end-of-text token"
 
 
+def _wanted_then(job: Callable[[], T]) -> T:
+    check_wanted()  # a request nobody waits for sends no more requests to the server
+    return job()
+
+
 def parallel(jobs: Sequence[Callable[[], T]]) -> list[T]:
     """Run independent requests at once and keep their order (the first failure is raised)."""
     if len(jobs) <= 1:
-        return [job() for job in jobs]
+        return [_wanted_then(job) for job in jobs]
+    contexts = [contextvars.copy_context() for _ in jobs]  # each job asks whether its request is still wanted
     with ThreadPoolExecutor(max_workers=min(len(jobs), PARALLEL_REQUESTS)) as pool:
-        return list(pool.map(lambda job: job(), jobs))
+        return list(pool.map(lambda context, job: context.run(_wanted_then, job), contexts, jobs))
 
 
 def render_prompt(lm: RemoteLanguageModel, text: str, use_chat_template: bool) -> str:

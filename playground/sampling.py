@@ -9,6 +9,7 @@ did, and the last stage is the very distribution `generate` would draw from.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from dataclasses import dataclass
@@ -178,9 +179,30 @@ def last_logits(lm: LanguageModel, input_ids: torch.Tensor, past_key_values: obj
     return output.logits[:, -1], output.past_key_values
 
 
+def prompt_prefix(lm: LanguageModel, prompt_ids: torch.Tensor) -> object | None:
+    """The KV cache of every prompt token but the last, computed once for one row (None for a one-token
+    prompt). `generate` given it (or `rows_of` it) with the whole prompt feeds only the last token: many
+    samples or beams then share one pass over the prompt instead of each running it again."""
+    if prompt_ids.shape[1] < 2:
+        return None
+    with torch.inference_mode():
+        return lm.model(input_ids=prompt_ids[:, :-1], use_cache=True, **_forward_kwargs(lm.model)).past_key_values
+
+
+def rows_of(prefix: object | None, rows: int) -> object | None:
+    """A copy of `prefix` for `rows` sequences (generate grows its cache in place, so each run needs its own)."""
+    if prefix is None:
+        return None
+    cache = copy.deepcopy(prefix)
+    if rows > 1:
+        cache.batch_repeat_interleave(rows)
+    return cache
+
+
 def next_token_distribution(lm: LanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings) -> list[Stage]:
-    """One forward pass over the prompt, then every stage of the chain."""
-    logits, _ = last_logits(lm, prompt_ids)
+    """One forward pass over the prompt (keeping no cache: nothing follows), then every stage of the chain."""
+    with torch.inference_mode():
+        logits = lm.model(input_ids=prompt_ids, use_cache=False, **_forward_kwargs(lm.model)).logits[:, -1]
     return next_token_stages(logits, prompt_ids, settings)
 
 

@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass, replace
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteriaList
 
 from playground.errors import PlaygroundError
 from playground.generation import SamplingSettings
 from playground.loaders.language import LanguageModel
-from playground.sampling import end_token_ids, processor_chain
+from playground.sampling import end_token_ids, processor_chain, prompt_prefix, rows_of
 from playground.settings import Limits
+from playground.stopping import StopWhenUnwanted, check_wanted
 
 
 @dataclass(frozen=True)
@@ -95,20 +96,26 @@ def _decode(lm: LanguageModel, new_tokens: torch.Tensor, active: torch.Tensor) -
 
 
 def sample_column(lm: LanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings, samples: int,
-                  max_new_tokens: int, seed: int) -> SweepColumn:
-    """`samples` seeded continuations at one setting (one if greedy: they would all be the same)."""
+                  max_new_tokens: int, seed: int, prefix: object | None = None) -> SweepColumn:
+    """`samples` seeded continuations at one setting (one if greedy: they would all be the same).
+
+    `prefix` (from `prompt_prefix`) is the prompt already run once: the samples share it instead of each
+    running the prompt again (`num_return_sequences` would: samples x prompt tokens, time and memory)."""
     settings = settings.validated()
     recorder = _EntropyRecorder()
     chain = [processor for _, _, processor in processor_chain(settings) if processor is not None]
     count = 1 if settings.greedy else samples
+    prefix = prompt_prefix(lm, prompt_ids) if prefix is None else prefix
+    ids = prompt_ids.repeat(count, 1)
     torch.manual_seed(seed)
     with torch.inference_mode():
         output = lm.model.generate(
-            prompt_ids, attention_mask=torch.ones_like(prompt_ids), max_new_tokens=max_new_tokens,
-            do_sample=not settings.greedy, num_return_sequences=count, pad_token_id=lm.tokenizer.pad_token_id,
+            ids, attention_mask=torch.ones_like(ids), past_key_values=rows_of(prefix, count),
+            max_new_tokens=max_new_tokens, do_sample=not settings.greedy, pad_token_id=lm.tokenizer.pad_token_id,
             # The chain does all the work: every built-in knob is set to "off" so generate adds nothing.
             temperature=None if settings.greedy else 1.0, top_k=None, top_p=None, min_p=None, repetition_penalty=None,
             logits_processor=LogitsProcessorList([*chain, recorder]),
+            stopping_criteria=StoppingCriteriaList([StopWhenUnwanted()]),
         )
     new_tokens = output[:, prompt_ids.shape[1]:]
     active = _active(new_tokens, end_token_ids(lm))
@@ -122,32 +129,46 @@ def sample_column(lm: LanguageModel, prompt_ids: torch.Tensor, settings: Samplin
 
 def temperature_sweep(lm: LanguageModel, prompt_ids: torch.Tensor, base: SamplingSettings, temperatures: list[float],
                       samples: int, max_new_tokens: int, seed: int) -> list[SweepColumn]:
-    """One column per temperature, each seeded with `seed` so it repeats on its own."""
-    return [sample_column(lm, prompt_ids, replace(base, temperature=t), samples, max_new_tokens, seed)
+    """One column per temperature, each seeded with `seed` so it repeats on its own; the prompt runs once."""
+    prefix = prompt_prefix(lm, prompt_ids)
+    return [sample_column(lm, prompt_ids, replace(base, temperature=t), samples, max_new_tokens, seed, prefix)
             for t in temperatures]
 
 
-def continuation_log_prob(lm: LanguageModel, prompt_ids: torch.Tensor, new_tokens: torch.Tensor) -> float:
-    """log P(continuation | prompt) under the model, by one forward pass over prompt + continuation."""
-    ids = torch.cat([prompt_ids, new_tokens[None].to(prompt_ids.device)], dim=1)
+def continuation_log_prob(lm: LanguageModel, prompt_ids: torch.Tensor, new_tokens: torch.Tensor,
+                          prefix: object | None = None) -> float:
+    """log P(continuation | prompt) under the model. With `prefix` (the prompt's cache, `prompt_prefix`) only
+    the prompt's last token and the continuation are run, and logits are kept for the continuation only."""
+    check_wanted()
+    if new_tokens.numel() == 0:
+        return 0.0
+    prefix = prompt_prefix(lm, prompt_ids) if prefix is None else prefix
+    fed = torch.cat([prompt_ids[0, -1:], new_tokens[:-1].to(prompt_ids.device)])[None]
+    if prefix is None:  # a one-token prompt: nothing was cached
+        fed = torch.cat([prompt_ids[0, :-1], fed[0]])[None]
     with torch.inference_mode():
-        logits = lm.model(ids).logits[0, prompt_ids.shape[1] - 1: -1].float()
-    return float(torch.log_softmax(logits, -1).gather(1, new_tokens[:, None].to(logits.device)).sum())
+        logits = lm.model(fed, past_key_values=rows_of(prefix, 1), use_cache=True).logits[0, -new_tokens.numel():]
+    log_probs = torch.log_softmax(logits.float(), -1)
+    return float(log_probs.gather(1, new_tokens[:, None].to(log_probs.device)).sum())
 
 
 def compare_search(lm: LanguageModel, prompt_ids: torch.Tensor, beams: int, max_new_tokens: int,
                    shown_beams: int = 3) -> list[SearchResult]:
-    """Greedy decoding and the best beams of beam search, each with the model's log-probability of it."""
+    """Greedy decoding and the best beams of beam search, each with the model's log-probability of it.
+    The prompt runs once; greedy, the beams and the scoring all continue from its cache."""
     end_tokens = end_token_ids(lm)
-    runs = [("greedy", {"num_beams": 1, "num_return_sequences": 1}),
-            (f"beam search ({beams} beams)", {"num_beams": beams, "num_return_sequences": min(beams, shown_beams),
-                                              "early_stopping": True})]
+    prefix = prompt_prefix(lm, prompt_ids)
+    runs = [("greedy", 1, {"num_beams": 1, "num_return_sequences": 1}),
+            (f"beam search ({beams} beams)", beams, {"num_beams": beams, "num_return_sequences": min(beams, shown_beams),
+                                                     "early_stopping": True})]
     results = []
-    for method, extra in runs:
+    for method, rows, extra in runs:
         with torch.inference_mode():
             output = lm.model.generate(
-                prompt_ids, attention_mask=torch.ones_like(prompt_ids), max_new_tokens=max_new_tokens, do_sample=False,
-                temperature=None, top_k=None, top_p=None, pad_token_id=lm.tokenizer.pad_token_id, **extra,
+                prompt_ids, attention_mask=torch.ones_like(prompt_ids), past_key_values=rows_of(prefix, rows),
+                max_new_tokens=max_new_tokens, do_sample=False, temperature=None, top_k=None, top_p=None,
+                pad_token_id=lm.tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([StopWhenUnwanted()]),
+                **extra,
             )
         new_tokens = output[:, prompt_ids.shape[1]:]
         active = _active(new_tokens, end_tokens)
@@ -155,5 +176,5 @@ def compare_search(lm: LanguageModel, prompt_ids: torch.Tensor, beams: int, max_
             kept = row[mask]
             label = method if len(new_tokens) == 1 else f"{method}, beam {rank}"
             results.append(SearchResult(label, lm.tokenizer.decode(kept, skip_special_tokens=True), int(kept.numel()),
-                                        continuation_log_prob(lm, prompt_ids, kept)))
+                                        continuation_log_prob(lm, prompt_ids, kept, prefix)))
     return results

@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import html
 import math
-from typing import Callable
+from typing import Callable, Hashable
 
 import pandas as pd
 import torch
 
+from playground import budget
 from playground.generation import SamplingSettings, check_new_tokens, check_prompt, encode_prompt
 from playground.loaders.language import LanguageModel
 from playground.errors import PlaygroundError
@@ -26,7 +27,8 @@ from playground.sampling_sweep import (
     SearchResult, SweepColumn, check_count, compare_search, parse_temperatures, temperature_sweep,
 )
 from playground.settings import Limits
-from playground.token_steps import StepSession, advance, check_seed, start_session
+from playground.step_sessions import StepSessionStore
+from playground.token_steps import StepSession, advance, check_seed, start_session, tokens_to_draw
 from playground.token_text import readable_token, visible
 
 TOP_ROWS = 12  # tokens shown in the stage chart (the model's favourites and the final favourites)
@@ -209,13 +211,35 @@ def _prompt_ids(lm: LanguageModel, prompt: str, use_chat_template: bool, limits:
     return encode_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
 
 
+def _token_count(lm: LanguageModel, text: str) -> int:
+    """Tokens of a prompt already rendered for a server (the tokenizer is local, so the budget is the same)."""
+    return len(lm.tokenizer(text, add_special_tokens=False).input_ids)
+
+
+def sweep_cost(prompt_tokens: int, temperatures: list[float], samples: int, new_tokens: int) -> budget.Cost:
+    """The prompt once, then per temperature its samples (one row when greedy) continue from it together."""
+    columns = [budget.generation(1, new_tokens, rows=rows, prompt_rows=rows, context=prompt_tokens - 1)
+               for rows in (1 if t == 0 else samples for t in temperatures)]
+    return sum(columns, budget.forward(prompt_tokens - 1))
+
+
+def search_cost(prompt_tokens: int, beams: int, new_tokens: int, shown_beams: int = 3) -> budget.Cost:
+    """The prompt once; greedy (one row) and beam search (`beams` rows) from it; then each result scored."""
+    context = prompt_tokens - 1
+    runs = (budget.generation(1, new_tokens, context=context)
+            + budget.generation(1, new_tokens, rows=beams, prompt_rows=beams, context=context))
+    return budget.forward(context) + runs + budget.forward(new_tokens, context=context) * (1 + min(beams, shown_beams))
+
+
 def next_token_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
                     limits: Limits) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """The stage chart, the per-stage table and the tail curves for the prompt's next token."""
     settings = settings.validated()
     if isinstance(lm, RemoteLanguageModel):
         return remote_next_token_view(lm, prompt, use_chat_template, settings, limits)
-    stages = next_token_distribution(lm, _prompt_ids(lm, prompt, use_chat_template, limits), settings)
+    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
+    budget.check(budget.forward(ids.shape[1]), limits, "This prompt", "a shorter prompt")
+    stages = next_token_distribution(lm, ids, settings)
     label = functools.partial(readable_token, lm.tokenizer)
     return stage_chart(stages, label), stage_table(stages, label), tail_frame(stages)
 
@@ -245,7 +269,9 @@ def top_n_notice(lm: RemoteLanguageModel, top: TopTokens, settings: SamplingSett
 def remote_next_token_view(lm: RemoteLanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
                            limits: Limits) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     lm.sampling_fields(settings)  # a knob this server cannot apply gets its message here, as it would when generating
-    top = next_top_tokens(lm, render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template)))
+    text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
+    budget.check(budget.forward(_token_count(lm, text)), limits, "This prompt", "a shorter prompt")
+    top = next_top_tokens(lm, text)
     stages = remote_stages(lm, top, settings)
 
     def label(index: int) -> str:
@@ -256,26 +282,46 @@ def remote_next_token_view(lm: RemoteLanguageModel, prompt: str, use_chat_templa
     return chart, stage_table(stages, label, unseen), tail_frame(stages)
 
 
-def steps_view(lm: LanguageModel, session: StepSession | None, prompt: str, use_chat_template: bool,
-               settings: SamplingSettings, seed: int, tokens: int, limits: Limits
-               ) -> tuple[StepSession, str, pd.DataFrame]:
-    """Continue the session by `tokens` tokens; a new model, prompt, template choice or seed starts over.
+STEPS_LOWER = "fewer tokens at once, or a shorter prompt"
+
+
+def steps_view(lm: LanguageModel, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
+               use_chat_template: bool, settings: SamplingSettings, seed: int, tokens: int, limits: Limits
+               ) -> tuple[str, pd.DataFrame]:
+    """Continue the owner's session by `tokens` tokens; a new model, prompt, template choice or seed starts
+    over. The session stays in `sessions` (server-side) between clicks, even when a run is stopped midway;
+    a caller without a session (`owner` None) gets a fresh one each time, not kept.
 
     Knob changes apply from the next token on, so a person can, say, cool the temperature mid-sentence.
     """
     settings = settings.validated()
     tokens = check_new_tokens(tokens, limits)
     identity = (lm.name, prompt, bool(use_chat_template), seed)
+    session = sessions.get(owner) if owner is not None else None
+    keep = sessions.put if owner is not None else lambda *_: None
+    if session is not None and session.identity != identity:
+        sessions.drop(owner)  # a new prompt: free the old cache before building the new one
     if isinstance(lm, RemoteLanguageModel):
         if not isinstance(session, RemoteStepSession) or session.identity != identity:
             text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
             session = RemoteStepSession(identity, text, check_seed(seed))
-        advance_remote(lm, session, settings, tokens, limits.max_new_tokens)
-        return session, remote_step_text(session, prompt), remote_step_table(session)
+        context = _token_count(lm, session.prompt) + len(session.steps)
+        budget.check(budget.generation(context, tokens), limits, "These steps", STEPS_LOWER)
+        try:
+            advance_remote(lm, session, settings, tokens, limits.max_new_tokens)
+        finally:
+            keep(owner, session)
+        return remote_step_text(session, prompt), remote_step_table(session)
     if not isinstance(session, StepSession) or session.identity != identity:
         session = start_session(identity, _prompt_ids(lm, prompt, use_chat_template, limits), seed)
-    advance(lm, session, settings, tokens, limits.max_new_tokens)
-    return session, step_text(session, prompt), step_table(session)
+    uncached = session.ids.shape[1] - session.cached
+    drawn = tokens_to_draw(session, tokens, limits.max_new_tokens)
+    budget.check(budget.generation(uncached, drawn, context=session.cached), limits, "These steps", STEPS_LOWER)
+    try:
+        advance(lm, session, settings, tokens, limits.max_new_tokens)
+    finally:
+        keep(owner, session)  # the tokens drawn so far stay, even if this request was stopped midway
+    return step_text(session, prompt), step_table(session)
 
 
 def remote_step_text(session: RemoteStepSession, prompt: str) -> str:
@@ -306,10 +352,13 @@ def sweep_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings
     samples = check_count("Samples per temperature", samples, 1, limits.max_samples)
     new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
     seed = check_seed(seed)
+    lower = "fewer temperatures, samples or new tokens, or a shorter prompt"
     if isinstance(lm, RemoteLanguageModel):
         text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
+        budget.check(sweep_cost(_token_count(lm, text), values, samples, new_tokens), limits, "This sweep", lower)
         return sweep_tables(remote_temperature_sweep(lm, text, settings, values, samples, new_tokens, seed))
     ids = _prompt_ids(lm, prompt, use_chat_template, limits)
+    budget.check(sweep_cost(ids.shape[1], values, samples, new_tokens), limits, "This sweep", lower)
     return sweep_tables(temperature_sweep(lm, ids, settings, values, samples, new_tokens, seed))
 
 
@@ -320,4 +369,7 @@ def search_view(lm: LanguageModel, prompt: str, use_chat_template: bool, beams: 
     if isinstance(lm, RemoteLanguageModel):
         raise PlaygroundError("Beam search is not part of the OpenAI API, so an inference server cannot show it "
                               "here; pick a local model for this comparison.")
-    return search_table(compare_search(lm, _prompt_ids(lm, prompt, use_chat_template, limits), beams, new_tokens))
+    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
+    budget.check(search_cost(ids.shape[1], beams, new_tokens), limits, "This comparison",
+                 "fewer beams or new tokens, or a shorter prompt")
+    return search_table(compare_search(lm, ids, beams, new_tokens))

@@ -15,6 +15,7 @@ from playground.errors import ModelUnavailableError, PlaygroundError
 from playground.loaders import loader_for
 from playground.registry import ModelSpec, Registry
 from playground.settings import Settings, load_settings
+from playground.step_sessions import StepSessionStore
 
 log = logging.getLogger("playground")
 
@@ -54,6 +55,9 @@ class ModelService:
         # Local language models compute one request at a time (seeded sampling sets torch's global seed);
         # the tabs hold this while they do, so remote requests can run alongside.
         self.local_turn = threading.Lock()  # not RLock: gradio resumes a generator on other threads
+        # Step-by-step sessions hold KV caches between clicks: every visitor's in one store, under one budget.
+        limits = settings.limits
+        self.step_sessions = StepSessionStore(limits.max_step_sessions_mb * 2**20, limits.step_session_ttl_seconds)
 
     @classmethod
     def from_environment(cls) -> "ModelService":

@@ -58,6 +58,19 @@ class Limits:
     max_upload_mb: int = 120
     max_files_per_upload: int = 4
     upload_lifetime_seconds: int = 3600  # uploads, results and downloads are deleted this long after written
+    # Per-request budgets (playground/budget.py) on the product of the caps above, so that one request takes
+    # at most about 20 s on a small GPU (Qwen2.5-0.5B, SD-Turbo) and a few minutes on a CPU (SmolLM2).
+    max_request_tokens: int = 16_384  # tokens a language model runs in one request, every row counted
+    max_request_steps: int = 1_024  # generation steps one after another (what a GPU's time goes by)
+    max_cached_tokens: int = 24_576  # tokens in KV caches at once: rows x (prompt + new tokens); memory
+    max_denoising_passes: int = 120  # UNet passes at 512x512 (two a step with guidance), on a GPU
+    max_denoising_passes_on_cpu: int = 32
+    max_clip_encodings: int = 2_048  # images + label prompts (labels x templates) not already cached
+    max_tokenized_sentences: int = 300_000  # tokenizer tab: sentences not counted before (the corpus: 56k each)
+    # Step-by-step sessions keep a KV cache between clicks: all visitors' together stay under this, the
+    # least recently used dropped first, and one idle for the time-to-live is dropped.
+    max_step_sessions_mb: int = 1_024
+    step_session_ttl_seconds: int = 1_800
     # Remote inference servers (OpenAI-compatible): how long to wait, how often to retry, how many
     # requests the language tabs send at once (the server batches them; a local model runs one at a time).
     remote_timeout_seconds: int = 60

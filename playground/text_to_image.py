@@ -21,10 +21,12 @@ from typing import Any, Callable, Iterator
 import torch
 from PIL import Image
 
+from playground import budget
 from playground.errors import PlaygroundError
 from playground.latent_preview import latents_to_rgb, model_input_scale
 from playground.registry import ModelSpec
 from playground.settings import Limits
+from playground.stopping import Stopped, check_wanted, start_thread
 
 # Name shown -> diffusers scheduler class; "Model default" keeps the one the model ships with.
 SCHEDULERS = {
@@ -167,8 +169,15 @@ class Result:
         return self.seconds / self.request.steps
 
 
-class Stopped(Exception):
-    """Raised inside the pipeline's step callback to end a run someone stopped (no final decode)."""
+IMAGE_LOWER = "fewer steps, a smaller image, or guidance of 1 or less (one UNet pass a step instead of two)"
+
+
+def check_budget(pipeline, requests: list[ImageRequest], limits: Limits, what: str) -> None:
+    """Refuse up front images whose denoising together would hold the model longer than one request may."""
+    parameters = sum(parameter.numel() for parameter in pipeline.unet.parameters())
+    cost = sum((budget.denoising(r.steps, r.width, r.height, r.uses_guidance, parameters) for r in requests),
+               budget.Cost())
+    budget.check(cost, limits, what, IMAGE_LOWER, on_cpu=pipeline.device.type == "cpu")
 
 
 def request_pipeline(pipeline, scheduler: str):
@@ -196,10 +205,12 @@ def generator_device(pipeline) -> str:
 def generate_image(pipeline, request: ImageRequest, model: str,
                    on_step: Callable[[Any, int, float, torch.Tensor], None] | None = None) -> Result:
     """Run a validated request. `on_step(pipeline, index, timestep, latents)` is called after every step
-    (it may raise `Stopped`)."""
+    (it may raise `Stopped`); so is `check_wanted`, so a run nobody waits for ends within a step."""
+    check_wanted()
     run = request_pipeline(pipeline, request.scheduler)
 
     def step_end(run_pipeline, index: int, timestep, tensors: dict) -> dict:
+        check_wanted()
         if on_step is not None:
             on_step(run_pipeline, index + 1, float(timestep), tensors["latents"])
         return tensors
@@ -239,8 +250,7 @@ def generate_steps(pipeline, request: ImageRequest, model: str, previews: bool =
         except BaseException as error:  # handed to the consumer, who raises it in the request's thread
             events.put(error)
 
-    worker = threading.Thread(target=work, name="text-to-image", daemon=True)
-    worker.start()
+    worker = start_thread(work, "text-to-image")
     try:
         while True:
             event = events.get()

@@ -15,6 +15,7 @@ from playground.errors import PlaygroundError
 from playground.generation import SamplingSettings
 from playground.loaders.language import LanguageModel
 from playground.sampling import draw_token, end_token_ids, last_logits, next_token_stages
+from playground.stopping import check_wanted
 from playground.token_text import readable_token
 
 ALTERNATIVES = 5  # candidates shown per generated token
@@ -116,13 +117,19 @@ def _why_finished(lm: LanguageModel, session: StepSession, end_tokens: set[int],
     return ""
 
 
+def tokens_to_draw(session: StepSession, tokens: int, max_total: int) -> int:
+    return 0 if session.finished else max(0, min(tokens, max_total - len(session.steps)))
+
+
 def advance(lm: LanguageModel, session: StepSession, settings: SamplingSettings, tokens: int, max_total: int) -> StepSession:
-    """Draw up to `tokens` more tokens; stops at an end-of-text token, the context length or `max_total`."""
+    """Draw up to `tokens` more tokens; stops at an end-of-text token, the context length or `max_total`.
+    Between tokens it checks the request is still wanted (`Stopped` otherwise; the tokens drawn stay)."""
     settings = settings.validated()
     end_tokens = end_token_ids(lm)
     for _ in range(tokens):
         if _why_finished(lm, session, end_tokens, max_total):
             break
+        check_wanted()
         _step(lm, session, settings)
     session.finished = _why_finished(lm, session, end_tokens, max_total)
     return session

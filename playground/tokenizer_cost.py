@@ -19,10 +19,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from playground import budget
 from playground.errors import PlaygroundError
 from playground.loaders.tokenizer import check_hub_id
 from playground.registry import ModelSpec, Registry
 from playground.settings import Limits
+from playground.stopping import check_wanted
 from playground.tokenizers import LoadedTokenizer
 from playground.user_text import cell_text
 
@@ -202,12 +204,17 @@ def _cost_row(language: str, tokenizer: str, tokens: int, base_tokens: int, char
 
 
 def corpus_costs(tokenizers: Sequence[LoadedTokenizer], corpus: str, base: str, price: float,
-                 with_special: bool) -> pd.DataFrame:
+                 with_special: bool, limits: Limits) -> pd.DataFrame:
     """Every shipped FLORES language, all sentences of `corpus`: totals and premium per tokenizer."""
     if corpus not in CORPUS_CHOICES:
         raise PlaygroundError(f"Choose the corpus: {', '.join(CORPUS_CHOICES)}.")
     base_language = _known_language(base)
     splits = SPLITS if corpus == "dev+devtest" else (corpus,)
+    uncounted = sum(len(flores_sentences(language.code, split)) for tokenizer in tokenizers
+                    for language in flores_languages() for split in splits
+                    if (split, language.code) not in tokenizer.corpus_counts)
+    budget.check(budget.tokenizing(uncounted), limits, "Counting this corpus",
+                 "fewer tokenizers at once (those counted before cost nothing), or one split")
     rows = []
     for tokenizer in tokenizers:
         totals = {language.code: _corpus_tokens(tokenizer, language.code, splits, with_special)
@@ -224,6 +231,7 @@ def corpus_costs(tokenizers: Sequence[LoadedTokenizer], corpus: str, base: str, 
 def _corpus_tokens(tokenizer: LoadedTokenizer, code: str, splits: Sequence[str], with_special: bool) -> int:
     total = 0
     for split in splits:
+        check_wanted()
         sentences = flores_sentences(code, split)
         total += int(tokenizer.corpus_counts_for((split, code), sentences).sum())
         total += len(tokenizer.added_special) * len(sentences) if with_special else 0

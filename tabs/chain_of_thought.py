@@ -78,9 +78,10 @@ def build(service: ModelService) -> None:
     with gr.Accordion("Accuracy on many problems", open=False):
         with gr.Row():
             first_number = gr.Number(1, label="First GSM8K test problem", precision=0)
-            count = gr.Number(min(10, limits.max_batch_items), label=f"Problems (up to {limits.max_batch_items})",
+            # A few problems, batched wide: what one request may cost (Limits' budgets) fits all four modes.
+            count = gr.Number(min(4, limits.max_batch_items), label=f"Problems (up to {limits.max_batch_items})",
                               precision=0)
-            batch_size = gr.Slider(1, limits.max_generation_batch, min(8, limits.max_generation_batch), step=1,
+            batch_size = gr.Slider(1, limits.max_generation_batch, limits.max_generation_batch, step=1,
                                    label="Sequences per batch (1 = one at a time)")
         with gr.Row():
             evaluate = gr.Button("Measure accuracy", variant="primary")
@@ -104,6 +105,7 @@ def build(service: ModelService) -> None:
         settings = _settings(use_chat_template, max_new_tokens, exemplars, samples, temperature, top_k, top_p,
                              min_p, repetition_penalty, seed).validated(limits, chosen)
         lm = load_with_progress(service, "language", model, progress)
+        cot.check_compare_budget(lm, problem, chosen, settings, limits)
         shown = {mode: ("_waiting…_" if mode in chosen else "not run", "") for mode in cot.MODES}
         for mode in chosen:
             for result in cot.stream_mode(lm, mode, problem, settings):

@@ -12,6 +12,7 @@ import gradio as gr
 
 from playground.errors import PlaygroundError
 from playground.service import ModelService
+from playground.stopping import watched, watching
 
 log = logging.getLogger("playground")
 
@@ -140,3 +141,51 @@ def run_model_events_on_gpu(fns: dict) -> None:
     for block_fn in fns.values():
         if block_fn.fn is not None and block_fn.concurrency_id in (MODEL_EVENT["concurrency_id"], LANGUAGE_CONCURRENCY_ID):
             block_fn.fn = spaces.GPU(block_fn.fn)
+
+
+def _request_still_wanted() -> Callable[[], bool] | None:
+    """For the event being served: False once it is cancelled (Stop, the /cancel route) or its client left.
+
+    Gradio frees a cancelled event's queue slot at once, but the function keeps running on its thread (a
+    generator until its next yield), and a disconnected client's event runs to its end: so the library's
+    loops ask this between model calls. It reads the queue's own record of the event (Gradio 6: a cancelled
+    event leaves `active_jobs`; a lost client's is marked not `alive`)."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or event_id is None:
+        return None  # not a queued event: nothing can stop it early
+
+    def wanted() -> bool:
+        for job in list(queue.active_jobs):
+            for event in job or ():
+                if event._id == event_id:
+                    return event.alive
+        return False
+
+    return wanted
+
+
+def _stops_when_unwanted(function: Callable) -> Callable:
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def generator(*args: Any, **kwargs: Any):
+            yield from watched(function(*args, **kwargs), _request_still_wanted())
+
+        return generator
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any):
+        with watching(_request_still_wanted()):
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+def stop_unwanted_work(fns: dict) -> None:
+    """Make every event's model loops stop within one model call once nobody waits for the result."""
+    for block_fn in fns.values():
+        if block_fn.fn is not None:
+            block_fn.fn = _stops_when_unwanted(block_fn.fn)

@@ -49,7 +49,6 @@ def build(service: ModelService) -> None:
             run_n = gr.Button("Run N tokens")
             n_tokens = gr.Number(20, label="N", precision=0, minimum=1, maximum=limits.max_new_tokens)
             restart = gr.Button("Start over")
-        step_session = gr.State(None, time_to_live=1800)  # holds the KV cache between steps; freed after 30 min idle
         steps_html = gr.HTML(step_text(None, ""))
         steps_table = gr.Dataframe(headers=STEP_COLUMNS, label="Each token and its alternatives", interactive=False)
     with gr.Tab("Temperature sweep"):
@@ -79,21 +78,25 @@ def build(service: ModelService) -> None:
 
     @user_errors
     @local_model_turns(service)
-    def generate_steps(session, model, prompt, use_chat_template, temperature, top_k, top_p, min_p,
-                       repetition_penalty, seed, tokens, progress=gr.Progress()):
+    def generate_steps(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
+                       tokens, request: gr.Request, progress=gr.Progress()):
+        # The session (and its KV cache) stays on the server, in one store for all visitors, keyed by visitor.
         lm = load_with_progress(service, "language", model, progress)
         knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        return steps_view(lm, session, prompt, use_chat_template, knobs, seed, tokens, limits)
+        return steps_view(lm, service.step_sessions, request.session_hash, prompt, use_chat_template, knobs, seed,
+                          tokens, limits)
 
     @user_errors
-    def step_one_token(session, model, prompt, use_chat_template, temperature, top_k, top_p, min_p,
-                       repetition_penalty, seed, progress=gr.Progress()):
-        return generate_steps(session, model, prompt, use_chat_template, temperature, top_k, top_p, min_p,
-                              repetition_penalty, seed, 1, progress)
+    def step_one_token(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
+                       request: gr.Request, progress=gr.Progress()):
+        return generate_steps(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
+                              seed, 1, request, progress)
 
     @user_errors
-    def start_over():
-        return None, step_text(None, ""), None
+    def start_over(request: gr.Request):
+        if request.session_hash is not None:
+            service.step_sessions.drop(request.session_hash)
+        return step_text(None, ""), None
 
     @user_errors
     @local_model_turns(service)
@@ -112,8 +115,8 @@ def build(service: ModelService) -> None:
     gr.on([show.click, prompt_box.submit, *(knob.change for knob in knob_inputs)], next_token,
           [model_choice, prompt_box, chat_template, *knob_inputs], [chart, stages, tail], api_name="next_token",
           trigger_mode="always_last", **language)
-    step_inputs = [step_session, model_choice, prompt_box, chat_template, *knob_inputs, seed_box]
-    step_outputs = [step_session, steps_html, steps_table]
+    step_inputs = [model_choice, prompt_box, chat_template, *knob_inputs, seed_box]
+    step_outputs = [steps_html, steps_table]
     run_n.click(generate_steps, [*step_inputs, n_tokens], step_outputs, api_name="generate_steps", **language)
     step_one.click(step_one_token, step_inputs, step_outputs, api_name="step_one_token", **language)
     restart.click(start_over, None, step_outputs, api_name="start_over", queue=False)

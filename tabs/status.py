@@ -13,7 +13,8 @@ COLUMNS = ["kind", "model", "device", "dtype", "memory_mb", "load_s", "requests"
 
 
 def status_table(service: ModelService) -> pd.DataFrame:
-    return pd.DataFrame(service.cache.status(), columns=COLUMNS)
+    rows = [row | {"model": service.registry.name_of(row["kind"], row["model"])} for row in service.cache.status()]
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def summary(service: ModelService) -> str:

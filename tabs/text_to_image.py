@@ -8,7 +8,8 @@ from gradio.processing_utils import encode_pil_to_bytes
 from playground import text_to_image_views as views
 from playground.service import ModelService
 from playground.text_to_image import (
-    MAX_SEED, MIN_SIDE, RANDOM_SEED, SCHEDULERS, ImageRequest, Result, generate_steps, grid_requests, model_defaults,
+    MAX_SEED, MIN_SIDE, RANDOM_SEED, SCHEDULERS, ImageRequest, Result, check_budget, generate_steps, grid_requests,
+    model_defaults,
 )
 from serving.files import keep
 from tabs.common import CHEAP_EVENT, MODEL_EVENT, load_with_progress, model_picker, user_errors
@@ -73,6 +74,7 @@ def build(service: ModelService) -> None:
         request = ImageRequest(prompt, negative_prompt, steps, guidance, seed, scheduler, width, height)
         request = request.validated(limits)
         pipeline = load_with_progress(service, "text_to_image", model, progress)
+        check_budget(pipeline, [request], limits, "This image")
         shown = []
         for event in generate_steps(pipeline, request, model):
             if isinstance(event, Result):
@@ -119,6 +121,7 @@ def build(service: ModelService) -> None:
         base = ImageRequest(prompt, negative_prompt, 1, 0, seed, scheduler, width, height).validated(limits)
         requests = grid_requests(base, guidance_values, step_counts, limits)
         pipeline = load_with_progress(service, "text_to_image", model, progress)
+        check_budget(pipeline, requests, limits, "This grid")
         results: list[Result] = []
         yield gr.Gallery([], columns=views.grid_columns(requests)), views.grid_status(results, len(requests), base.seed)
         for request in requests:

@@ -114,7 +114,7 @@ def build(service: ModelService) -> None:
         price = cost.check_price(price)
         loaded = load_tokenizers(tokenizers, hub_id, progress)
         progress(0.5, desc="Counting every sentence (cached after the first time)…")
-        costs = cost.corpus_costs(loaded, corpus, base, price, bool(with_special))
+        costs = cost.corpus_costs(loaded, corpus, base, price, bool(with_special), limits)
         path = keep(f"tokenizer_premium_{corpus}.csv", cost.costs_csv(costs).encode("utf-8"))
         return describe(loaded, with_special), _chart_data(costs), cost.premium_table(costs), path
 

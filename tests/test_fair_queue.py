@@ -65,9 +65,9 @@ def finish(url: str, answers: list[httpx.Response]) -> None:
 
 
 def steps(service: ModelService, tokens: int) -> list:
-    """generate_steps on the tiny model, as the browser sends it (its step session first): a model job of
-    about 30 ms a token on two cores."""
-    return [None, *next_token(service), 0, tokens]
+    """generate_steps on the tiny model, as the browser sends it: a model job of about 30 ms a token on two
+    cores."""
+    return [*next_token(service), 0, tokens]
 
 
 def next_token(service: ModelService) -> list:

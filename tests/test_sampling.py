@@ -19,6 +19,7 @@ from playground.generation import SamplingSettings, encode_prompt
 from playground.sampling import draw_token, next_token_distribution, next_token_stages, tail_points
 from playground.sampling_sweep import compare_search, continuation_log_prob, parse_temperatures, temperature_sweep
 from playground.sampling_views import next_token_view, search_view, steps_view, sweep_view
+from playground.step_sessions import StepSessionStore
 from playground.token_steps import advance, start_session
 from playground.token_text import readable_token
 
@@ -184,13 +185,14 @@ def test_step_generation_with_real_model_matches_generate_and_explains_each_toke
 
 
 def test_step_session_stops_at_the_server_limit_and_restarts_on_a_new_prompt(tiny, service):
-    limits = service.settings.limits
-    session, text, table = steps_view(tiny, None, "Hello", False, SamplingSettings(), 0, 3, limits)
+    limits, sessions = service.settings.limits, StepSessionStore(2**30, 60)
+    text, table = steps_view(tiny, sessions, "me", "Hello", False, SamplingSettings(), 0, 3, limits)
     assert len(table) == 3 and 'id="sampling-steps"' in text and "title=" in text
-    again, _, table = steps_view(tiny, session, "Hello", False, SamplingSettings(), 0, 2, limits)
-    assert again is session and len(table) == 5
-    fresh, _, table = steps_view(tiny, session, "Goodbye", False, SamplingSettings(), 0, 1, limits)
-    assert fresh is not session and len(table) == 1
+    session = sessions.get("me")
+    _, table = steps_view(tiny, sessions, "me", "Hello", False, SamplingSettings(), 0, 2, limits)
+    assert sessions.get("me") is session and len(table) == 5
+    _, table = steps_view(tiny, sessions, "me", "Goodbye", False, SamplingSettings(), 0, 1, limits)
+    assert sessions.get("me") is not session and len(table) == 1 and len(sessions) == 1
     capped = advance(tiny, start_session(("x",), encode_prompt(tiny, "Hi", False), 0), SamplingSettings(), 10, 4)
     assert len(capped.steps) == 4 and "limit of 4" in capped.finished
 
@@ -239,14 +241,14 @@ def test_beam_search_scores_are_the_models_log_probabilities(smollm2):
 
 
 def test_bad_requests_get_clear_messages(tiny, service):
-    limits = service.settings.limits
+    limits, sessions = service.settings.limits, StepSessionStore(2**30, 60)
     ok = SamplingSettings()
     cases = [
         (lambda: next_token_view(tiny, "   ", False, ok, limits), "empty"),
         (lambda: next_token_view(tiny, "x" * (limits.max_prompt_chars + 1), False, ok, limits), "characters"),
         (lambda: next_token_view(tiny, "word " * 1100, False, ok, limits), "reads at most"),
-        (lambda: steps_view(tiny, None, "Hi", False, ok, -1, 1, limits), "seed"),
-        (lambda: steps_view(tiny, None, "Hi", False, ok, 0, 10**6, limits), "New tokens"),
+        (lambda: steps_view(tiny, sessions, "me", "Hi", False, ok, -1, 1, limits), "seed"),
+        (lambda: steps_view(tiny, sessions, "me", "Hi", False, ok, 0, 10**6, limits), "New tokens"),
         (lambda: sweep_view(tiny, "Hi", False, ok, "hot, cold", 2, 4, 0, limits), "not a temperature"),
         (lambda: sweep_view(tiny, "Hi", False, ok, "1 2 3 4 5 6 7", 2, 4, 0, limits), "At most"),
         (lambda: sweep_view(tiny, "Hi", False, ok, "1", 0, 4, 0, limits), "Samples"),

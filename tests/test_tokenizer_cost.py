@@ -13,6 +13,7 @@ from playground.service import ModelService
 from playground.errors import ModelUnavailableError, PlaygroundError
 from playground.loaders.tokenizer import OFFLINE_FILES, TIKTOKEN_ENCODINGS, check_hub_id
 from playground.registry import ModelSpec
+from playground.settings import Limits
 from playground import tokenizer_cost as cost
 from playground.token_view import readable_bytes, token_pieces, token_view_html
 
@@ -30,6 +31,8 @@ REFERENCE_IDS = {
     "CLIP ViT-B/32": {"a photo of a cat": [49406, 320, 1125, 539, 320, 2368, 49407]},
 }
 LANGUAGES = ("eng_Latn", "mya_Mymr", "amh_Ethi", "zho_Hans", "arb_Arab", "hin_Deva")
+
+LIMITS = Limits()
 
 
 def sample_texts() -> list[str]:
@@ -185,16 +188,16 @@ def test_special_tokens_policy_adds_what_each_tokenizer_adds(tokenizers):
 
 def test_corpus_totals_equal_the_tokenizers_counts_and_are_cached(service):
     gpt2 = service.load("tokenizer", "GPT-2 (gpt2)")
-    costs = cost.corpus_costs([gpt2], "dev", "English", price=1.0, with_special=False).set_index("code")
+    costs = cost.corpus_costs([gpt2], "dev", "English", price=1.0, with_special=False, limits=LIMITS).set_index("code")
     burmese = cost.flores_sentences("mya_Mymr", "dev")
     encoding = gpt2.backend.encoding
     assert costs.loc["mya_Mymr", "tokens"] == sum(len(ids) for ids in encoding.encode_ordinary_batch(list(burmese)))
     assert costs.loc["eng_Latn", "premium ×"] == 1.0 and costs.loc["mya_Mymr", "premium ×"] > 5
     assert len(costs) == len(cost.flores_languages()) and ("dev", "mya_Mymr") in gpt2.corpus_counts
     cached = gpt2.corpus_counts[("dev", "mya_Mymr")]
-    cost.corpus_costs([gpt2], "dev+devtest", "English", 1.0, True)
+    cost.corpus_costs([gpt2], "dev+devtest", "English", 1.0, True, LIMITS)
     assert gpt2.corpus_counts[("dev", "mya_Mymr")] is cached  # reused, not recounted
-    table = cost.premium_table(cost.corpus_costs([gpt2], "dev", "English", 1.0, False))
+    table = cost.premium_table(cost.corpus_costs([gpt2], "dev", "English", 1.0, False, LIMITS))
     assert table.iloc[-1]["language"] == "English" and list(table.columns) == ["language", "script", "GPT-2 (gpt2)"]
 
 

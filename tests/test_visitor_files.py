@@ -27,7 +27,7 @@ from playground.settings import load_settings
 from serving.files import UPLOADS_ONLY, upload_folder
 from tests.conftest import launched_app
 from tests.factories import REPO
-from tests.hostile import default_arguments, endpoints, is_file
+from tests.hostile import default_arguments, endpoints, is_file, queue_call
 
 FILE_DATA = {"_type": "gradio.FileData"}
 
@@ -141,9 +141,11 @@ def test_the_page_names_no_server_path(app_url, service):
     local = [spec.location for kind in ("language", "clip", "text_to_image", "tokenizer")
              for spec in service.registry.specs(kind) if spec.is_local_path]
     assert local, "the test settings register local models"
+    service.load("language", "local: tiny-llama-random-v1")  # the models panel lists what is loaded
+    panel = json.dumps(queue_call(app_url, "/cache_status", [])[-1])
     for path in [str(REPO), str(settings.cache_dir), str(settings.tokenizer_files), *local]:
-        assert path not in config
-    assert "local: tiny-llama-random-v1" in config  # models are shown by name
+        assert path not in config and path not in panel
+    assert "local: tiny-llama-random-v1" in config and "local: tiny-llama-random-v1" in panel  # names, not paths
 
 
 @pytest.fixture(scope="module")
