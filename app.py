@@ -19,14 +19,14 @@ if os.environ.get("SPACE_ID"):
     os.environ.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7")
 
 # Gradio notices a client that left only when its event stream wakes (a message or a heartbeat, 15 s by
-# default); every 2 s, work nobody waits for stops soon after the page closes (playground/stopping.py).
+# default); every 2 s, work nobody waits for stops soon after the page closes (playground/core/stopping.py).
 os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "2")
 
 import gradio as gr  # noqa: E402
 
-from playground.service import ModelService  # noqa: E402
-from playground.settings import MODEL_KINDS, load_settings  # noqa: E402
-from playground.lessons import load_lessons  # noqa: E402
+from playground.core.lessons import load_lessons  # noqa: E402
+from playground.core.service import ModelService  # noqa: E402
+from playground.core.settings import MODEL_KINDS, load_settings  # noqa: E402
 from gradio.context import get_blocks_context  # noqa: E402
 
 from serving import admit_fairly, launch_options, serve_files_safely, upload_cleanup  # noqa: E402

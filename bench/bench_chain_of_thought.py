@@ -20,12 +20,12 @@ from typing import Callable
 import torch
 
 import bench.common  # noqa: F401  (environment and torchvision fix before model libraries load)
-from playground import chain_of_thought as cot
-from playground.batch_generation import generate_batch
-from playground.generation import SamplingSettings
-from playground.registry import SMOLLM2_SOURCE
-from playground.service import ModelService
-from playground.settings import load_settings
+from playground.core.registry import SMOLLM2_SOURCE
+from playground.core.service import ModelService
+from playground.core.settings import load_settings
+from playground.language import chain_of_thought as cot
+from playground.language.batches import generate_batch
+from playground.language.generation import SamplingSettings
 
 MODEL = "SmolLM2-135M-Instruct (offline demo)"
 

@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 
 from bench.common import interleaved_medians, median_seconds, report
-from playground.clip_gallery import GALLERY_DIR
-from playground.clip_views import classification
-from playground.clip_zero_shot import SINGLE_TEMPLATE, encode_texts, get_template_set, label_embeddings, template_sets
-from playground.service import ModelService
-from playground.settings import load_settings
+from playground.clip.gallery import GALLERY_DIR
+from playground.clip.zero_shot import SINGLE_TEMPLATE, encode_texts, get_template_set, label_embeddings, template_sets
+from playground.core.service import ModelService
+from playground.core.settings import load_settings
+from playground.views.clip import classification
 
 IMAGE = str(GALLERY_DIR / "cat.jpg")
 LABELS = ["cat", "dog", "astronaut", "rocket", "cup of coffee", "horse"]

@@ -17,11 +17,11 @@ import time
 import torch
 
 from bench.common import report
-from playground.few_shot import build_prompt, checked_request, choose_shots, label_token_ids, load_tasks
-from playground.few_shot_sweep import sweep, sweep_settings
-from playground.registry import SMOLLM2_SOURCE
-from playground.service import ModelService
-from playground.settings import load_settings
+from playground.core.registry import SMOLLM2_SOURCE
+from playground.core.service import ModelService
+from playground.core.settings import load_settings
+from playground.language.few_shot import build_prompt, checked_request, choose_shots, label_token_ids, load_tasks
+from playground.language.few_shot_sweep import sweep, sweep_settings
 
 MODEL = "SmolLM2-135M-Instruct (offline demo)"
 REPEATS = 3

@@ -11,9 +11,9 @@ import time
 import torch
 
 from bench.common import median_seconds, report
-from playground.registry import SMOLLM2_SOURCE
-from playground.service import ModelService
-from playground.settings import load_settings
+from playground.core.registry import SMOLLM2_SOURCE
+from playground.core.service import ModelService
+from playground.core.settings import load_settings
 
 MODEL = "SmolLM2-135M-Instruct (offline demo)"
 

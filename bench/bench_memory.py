@@ -1,5 +1,5 @@
 """Peak memory of one request per endpoint, at the largest settings this server's `Limits` allow (the budgets
-of playground/budget.py included), over the memory of the loaded models; and its seconds.
+of playground/core/budget.py included), over the memory of the loaded models; and its seconds.
 
     .venv/bin/python -m bench.bench_memory                    # every endpoint, each in a fresh process
     .venv/bin/python -m bench.bench_memory sweep few_shot_run  # some of them
@@ -30,10 +30,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import bench.common  # noqa: E402,F401  (sets the environment, imports playground first)
 import torch  # noqa: E402
 
-from playground.generation import SamplingSettings  # noqa: E402
-from playground.registry import SMOLLM2_SOURCE  # noqa: E402
-from playground.service import ModelService  # noqa: E402
-from playground.settings import Limits, load_settings  # noqa: E402
+from playground.core.registry import SMOLLM2_SOURCE  # noqa: E402
+from playground.core.service import ModelService  # noqa: E402
+from playground.core.settings import Limits, load_settings  # noqa: E402
+from playground.language.generation import SamplingSettings  # noqa: E402
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 LIMITS = Limits()
@@ -60,14 +60,14 @@ def _language(service: ModelService):
 
 
 def next_token(service):
-    from playground.sampling_views import next_token_view
+    from playground.views.sampling import next_token_view
     lm = _language(service)
     return (lambda: next_token_view(lm, "Hi", False, SamplingSettings(), LIMITS),
             lambda: next_token_view(lm, digits(8000), False, SamplingSettings(), LIMITS))
 
 
 def steps(service):
-    from playground.sampling_views import steps_view
+    from playground.views.sampling import steps_view
     lm, store = _language(service), service.step_sessions
     return (lambda: steps_view(lm, store, "warm", "Hi", False, SamplingSettings(), 0, 2, LIMITS),
             lambda: steps_view(lm, store, "bench", digits(7900), False, SamplingSettings(), 0, 256, LIMITS))
@@ -75,7 +75,7 @@ def steps(service):
 
 def step_sessions(service):
     """Many visitors each keeping a long step session: the store's budget holds them all."""
-    from playground.sampling_views import steps_view
+    from playground.views.sampling import steps_view
     lm, store = _language(service), service.step_sessions
 
     def many() -> None:
@@ -88,7 +88,7 @@ def step_sessions(service):
 
 
 def sweep(service):
-    from playground.sampling_views import sweep_view
+    from playground.views.sampling import sweep_view
     lm = _language(service)
     return (lambda: sweep_view(lm, "Hi", False, SamplingSettings(), "1", 2, 2, 0, LIMITS),
             lambda: sweep_view(lm, digits(1400), False, SamplingSettings(), "0.3, 0.6, 0.9, 1.2, 1.5, 2", 16, 64, 0,
@@ -96,21 +96,21 @@ def sweep(service):
 
 
 def compare_search(service):
-    from playground.sampling_views import search_view
+    from playground.views.sampling import search_view
     lm = _language(service)
     return (lambda: search_view(lm, "Hi", False, 2, 2, LIMITS),
             lambda: search_view(lm, digits(2900), False, 8, 64, LIMITS))
 
 
 def _few_shot_request(labels: list[str], example_tokens: int, examples: int, query: str = ""):
-    from playground.few_shot import checked_request
+    from playground.language.few_shot import checked_request
     rows = [[digits(example_tokens), labels[i % len(labels)]] for i in range(examples)]
     return checked_request("", "", "", False, rows, query, "one of the labels", ", ".join(labels), examples,
                            "as given", 0, LIMITS, query_required=bool(query))
 
 
 def few_shot_run(service):
-    from playground.few_shot import run_few_shot
+    from playground.language.few_shot import run_few_shot
     lm = _language(service)
     labels = [f"label {i:03d} " + "z" * 90 for i in range(100)]  # 100 labels of 100 characters, ~50 tokens
     small = _few_shot_request(labels[:2], 10, 2, "a query")
@@ -120,8 +120,8 @@ def few_shot_run(service):
 
 
 def few_shot_sweep(service):
-    from playground.few_shot import examples_from_rows
-    from playground.few_shot_sweep import sweep as sweep_items
+    from playground.language.few_shot import examples_from_rows
+    from playground.language.few_shot_sweep import sweep as sweep_items
     lm = _language(service)
     labels = ["Positive", "Negative", "Neutral"]
     request = _few_shot_request(labels, 30, 8)
@@ -131,7 +131,7 @@ def few_shot_sweep(service):
 
 
 def cot_compare(service):
-    from playground import chain_of_thought as cot
+    from playground.language import chain_of_thought as cot
     lm = _language(service)
     settings = cot.CotSettings(255, True, 8, 16, SamplingSettings(temperature=0.7)).validated(LIMITS)
 
@@ -145,7 +145,7 @@ def cot_compare(service):
 
 
 def cot_accuracy(service):
-    from playground import chain_of_thought as cot
+    from playground.language import chain_of_thought as cot
     lm = _language(service)
     settings = cot.CotSettings(256, True, 8, 5, SamplingSettings(temperature=0.7)).validated(LIMITS)
     modes = cot.MODES[:3]
@@ -158,8 +158,8 @@ def _clip_labels(count: int) -> str:
 
 
 def clip_classify(service):
-    from playground.clip_gallery import GALLERY_DIR
-    from playground.clip_views import classification
+    from playground.clip.gallery import GALLERY_DIR
+    from playground.views.clip import classification
     clip, image = service.load("clip"), str(GALLERY_DIR / "cat.jpg")
     ensemble = "80 templates (OpenAI's ImageNet ensemble)"
     return (lambda: classification(clip, image, "cat\ndog", None, 0, LIMITS),
@@ -167,8 +167,8 @@ def clip_classify(service):
 
 
 def clip_matrix(service):
-    from playground.clip_gallery import gallery
-    from playground.clip_views import similarity_heatmap
+    from playground.clip.gallery import gallery
+    from playground.views.clip import similarity_heatmap
     clip, names = service.load("clip"), [photo.name for photo in gallery()]
     ensemble = "80 templates (OpenAI's ImageNet ensemble)"
     return (lambda: similarity_heatmap(clip, names[:1], "cat", None, LIMITS),
@@ -176,14 +176,14 @@ def clip_matrix(service):
 
 
 def clip_gallery_accuracy(service):
-    from playground.clip_views import gallery_accuracy
-    from playground.clip_zero_shot import template_sets
+    from playground.views.clip import gallery_accuracy
+    from playground.clip.zero_shot import template_sets
     clip = service.load("clip")
     return lambda: None, lambda: gallery_accuracy(clip, list(template_sets()), LIMITS)
 
 
 def text_to_image(service):
-    from playground.text_to_image import ImageRequest, check_budget, generate_steps
+    from playground.text_to_image.pipeline import ImageRequest, check_budget, generate_steps
     pipeline = service.load("text_to_image")
     small = ImageRequest("a cat", steps=1, width=64, height=64).validated(LIMITS)
     big = ImageRequest("a lighthouse", steps=LIMITS.max_diffusion_steps, guidance=7.5, width=LIMITS.max_image_side,
@@ -197,7 +197,7 @@ def text_to_image(service):
 
 
 def same_seed_grid(service):
-    from playground.text_to_image import ImageRequest, check_budget, generate_steps, grid_requests
+    from playground.text_to_image.pipeline import ImageRequest, check_budget, generate_steps, grid_requests
     pipeline = service.load("text_to_image")
     side = LIMITS.max_image_side
     base = ImageRequest("a lighthouse", steps=1, width=side, height=side).validated(LIMITS)
@@ -213,7 +213,7 @@ def same_seed_grid(service):
 
 
 def tokenizer_corpus(service):
-    from playground import tokenizer_cost as cost
+    from playground.tokenizers import cost
     names = ("GPT-2 (gpt2)", "GPT-4o (o200k_base)", "GPT-3.5/GPT-4 (cl100k_base)", "Mistral 7B v0.1", "Llama-3")
     tokenizers = [service.load("tokenizer", name) for name in names]
     return lambda: None, lambda: cost.corpus_costs(tokenizers, "dev+devtest", "English", 1.0, False, LIMITS)

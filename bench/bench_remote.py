@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 
 from bench.common import interleaved_medians, report
-from playground.generation import SamplingSettings
-from playground.remote_language import generate_text, render_prompt
-from playground.sampling_views import next_token_view
-from playground.service import ModelService
-from playground.settings import load_settings
+from playground.core.service import ModelService
+from playground.core.settings import load_settings
+from playground.language.generation import SamplingSettings
+from playground.language.remote.operations import generate_text, render_prompt
+from playground.views.sampling import next_token_view
 
 PROMPT = "Explain to a classroom, in two short sentences, why the sky looks blue during the day and red at sunset."
 KNOBS = SamplingSettings(temperature=0.8, top_k=50, top_p=0.9, min_p=0.05, repetition_penalty=1.1)

@@ -11,12 +11,12 @@ import time
 import torch
 
 from bench.common import median_seconds, report
-from playground.generation import SamplingSettings, encode_prompt
-from playground.registry import SMOLLM2_SOURCE
-from playground.sampling_views import next_token_view
-from playground.service import ModelService
-from playground.settings import load_settings
-from playground.token_steps import advance, start_session
+from playground.core.registry import SMOLLM2_SOURCE
+from playground.core.service import ModelService
+from playground.core.settings import load_settings
+from playground.language.generation import SamplingSettings, encode_prompt
+from playground.language.steps import advance, start_session
+from playground.views.sampling import next_token_view
 
 MODEL = "SmolLM2-135M-Instruct (offline demo)"
 PROMPT = "Explain to a classroom, in two short sentences, why the sky looks blue during the day and red at sunset."

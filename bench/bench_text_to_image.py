@@ -26,10 +26,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything here is built locally
 import torch  # noqa: E402
 
 from bench.common import interleaved_medians, median_seconds, report  # noqa: E402
-from playground.latent_preview import latents_to_rgb  # noqa: E402
-from playground.service import ModelService  # noqa: E402
-from playground.settings import load_settings  # noqa: E402
-from playground.text_to_image import ImageRequest, generate_steps  # noqa: E402
+from playground.core.service import ModelService  # noqa: E402
+from playground.core.settings import load_settings  # noqa: E402
+from playground.text_to_image.latent_preview import latents_to_rgb  # noqa: E402
+from playground.text_to_image.pipeline import ImageRequest, generate_steps  # noqa: E402
 
 # stabilityai/sd-turbo unet/config.json (the SD 2.1 UNet).
 SD_TURBO_UNET = dict(

@@ -15,10 +15,10 @@ from bench.common import median_seconds, report
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from playground import tokenizer_cost as cost  # noqa: E402
-from playground.service import ModelService  # noqa: E402
-from playground.settings import Limits, load_settings  # noqa: E402
-from playground.tokenizers import HuggingFaceBackend, MistralBackend, TiktokenBackend  # noqa: E402
+from playground.core.service import ModelService  # noqa: E402
+from playground.core.settings import Limits, load_settings  # noqa: E402
+from playground.tokenizers.backends import HuggingFaceBackend, MistralBackend, TiktokenBackend  # noqa: E402
+from playground.tokenizers import cost  # noqa: E402
 
 UNCAPPED = Limits(max_tokenized_sentences=10**8)  # the bench times a cold count of every tokenizer at once
 TOKENIZERS = ("GPT-4o (o200k_base)", "GPT-3.5/GPT-4 (cl100k_base)", "GPT-2 (gpt2)", "Llama-3", "Qwen3", "Gemma 3",

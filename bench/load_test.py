@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import psutil
 
-from playground.lessons import REPO, load_lessons
+from playground.core.lessons import REPO, load_lessons
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

@@ -4,6 +4,6 @@ No Gradio here. Importing the package first makes torchvision importable on a CP
 (see `torchvision_compat`), before transformers, open_clip or diffusers can import it.
 """
 
-from playground.torchvision_compat import ensure_torchvision_importable
+from playground.core.torchvision_compat import ensure_torchvision_importable
 
 ensure_torchvision_importable()

@@ -15,13 +15,13 @@ import os
 import sys
 from typing import Callable
 
-from playground.registry import ModelSpec, Registry
-from playground.remote_endpoint import RemoteEndpoint
-from playground.settings import MODEL_KINDS, Settings, load_settings
+from playground.core.registry import ModelSpec, Registry
+from playground.core.settings import MODEL_KINDS, Settings, load_settings
+from playground.language.remote.endpoint import RemoteEndpoint
 
 
 def _language(spec: ModelSpec, settings: Settings) -> str:
-    from playground.loaders.language import weights_location
+    from playground.language.loader import weights_location
 
     patterns = ["*.json", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
     if spec.is_remote:  # the weights stay on the server; only the tokenizer is used here
@@ -41,7 +41,7 @@ def _language(spec: ModelSpec, settings: Settings) -> str:
 def _clip(spec: ModelSpec, settings: Settings) -> str:
     import open_clip
 
-    from playground.loaders.clip import parse_clip_source
+    from playground.clip.loader import parse_clip_source
 
     architecture, weights = parse_clip_source(spec.source)
     if weights is None:  # hf-hub: ids fetch their config and weights on creation
@@ -59,7 +59,7 @@ def _text_to_image(spec: ModelSpec, settings: Settings) -> str:
 def _tokenizer(spec: ModelSpec, settings: Settings) -> str:
     import torch
 
-    from playground.loaders.tokenizer import load_tokenizer
+    from playground.tokenizers.loader import load_tokenizer
 
     load_tokenizer(spec, "cpu", torch.float32, settings)  # a load caches the files it fetched
     return "cached"

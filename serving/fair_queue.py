@@ -27,8 +27,8 @@ from fastapi import HTTPException
 from gradio.block_function import BlockFunction
 from gradio.server_messages import LogMessage, ProcessCompletedMessage
 
-from playground.settings import Limits
-from playground.user_text import replace_invalid, replaced_note
+from playground.core.settings import Limits
+from playground.core.user_text import replace_invalid, replaced_note
 
 TOO_MANY_REQUESTS = 429
 

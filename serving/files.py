@@ -23,7 +23,7 @@ import gradio as gr
 from gradio import processing_utils
 from gradio.utils import get_upload_folder
 
-from playground.settings import Limits
+from playground.core.settings import Limits
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 # One answer for every path a visitor names, whether or not a file is there: no existence oracle.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.middleware import Middleware
 
-from playground.settings import Limits
+from playground.core.settings import Limits
 from serving.files import private_paths
 from serving.request_size import RequestSizeLimit
 from serving.requests import RequestChecks

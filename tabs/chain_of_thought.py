@@ -7,10 +7,10 @@ import random
 import gradio as gr
 import pandas as pd
 
-from playground import chain_of_thought as cot
-from playground.answer_extraction import format_number
-from playground.generation import SamplingSettings
-from playground.service import ModelService
+from playground.core.service import ModelService
+from playground.language import chain_of_thought as cot
+from playground.language.answers import format_number
+from playground.language.generation import SamplingSettings
 from serving.files import keep
 from tabs.common import (
     CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,

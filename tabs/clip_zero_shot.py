@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground import clip_views
-from playground.clip_gallery import gallery, gallery_labels
-from playground.clip_zero_shot import template_sets
-from playground.service import ModelService
+from playground.clip.gallery import gallery, gallery_labels
+from playground.clip.zero_shot import template_sets
+from playground.core.service import ModelService
+from playground.views import clip as clip_views
 from tabs.common import MODEL_EVENT, load_with_progress, model_picker, user_errors
 
 TITLE = "CLIP zero-shot"

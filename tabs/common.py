@@ -10,9 +10,9 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from playground.errors import PlaygroundError
-from playground.service import ModelService
-from playground.stopping import watched, watching
+from playground.core.errors import PlaygroundError
+from playground.core.service import ModelService
+from playground.core.stopping import watched, watching
 
 log = logging.getLogger("playground")
 

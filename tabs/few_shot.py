@@ -7,16 +7,16 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from playground.errors import PlaygroundError
-from playground.few_shot import (
+from playground.core.errors import PlaygroundError
+from playground.language.few_shot import (
     ANSWER_TYPES, AS_GIVEN, LABELS, ORDERS, FewShotRequest, checked_request, examples_from_rows,
     labels_with_outputs, load_tasks, prompt_for, run_few_shot,
 )
-from playground.few_shot_sweep import accuracy_by_setting, checked_eval_set, sweep, sweep_settings
-from playground.generation import SamplingSettings
-from playground.remote_model import RemoteLanguageModel
-from playground.service import ModelService
-from playground.user_text import markdown_text
+from playground.core.service import ModelService
+from playground.core.user_text import markdown_text
+from playground.language.few_shot_sweep import accuracy_by_setting, checked_eval_set, sweep, sweep_settings
+from playground.language.generation import SamplingSettings
+from playground.language.remote.model import RemoteLanguageModel
 from tabs.common import (
     CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
 )

@@ -14,7 +14,7 @@ import gradio as gr
 from gradio.block_function import BlockFunction
 from gradio.context import get_blocks_context
 
-from playground.lessons import Lesson, deep_link_query, is_shipped_file
+from playground.core.lessons import Lesson, deep_link_query, is_shipped_file
 from serving.files import shipped
 
 # Components whose value a link can carry as text.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.generation import SamplingSettings
-from playground.sampling_views import (
+from playground.language.generation import SamplingSettings
+from playground.views.sampling import (
     STAGE_COLUMNS, STEP_COLUMNS, next_token_view, search_view, step_text, steps_view, sweep_view,
 )
-from playground.service import ModelService
+from playground.core.service import ModelService
 from tabs.common import language_event, load_with_progress, local_model_turns, model_picker, user_errors
 
 TITLE = "Sampling knobs"

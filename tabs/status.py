@@ -5,8 +5,8 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from playground.device import dtype_name
-from playground.service import ModelService
+from playground.core.device import dtype_name
+from playground.core.service import ModelService
 from tabs.common import CHEAP_EVENT
 
 COLUMNS = ["kind", "model", "device", "dtype", "memory_mb", "load_s", "requests", "idle_s"]

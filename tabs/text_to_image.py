@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 from gradio.processing_utils import encode_pil_to_bytes
 
-from playground import text_to_image_views as views
-from playground.service import ModelService
-from playground.text_to_image import (
+from playground.core.service import ModelService
+from playground.views import text_to_image as views
+from playground.text_to_image.pipeline import (
     MAX_SEED, MIN_SIDE, RANDOM_SEED, SCHEDULERS, ImageRequest, Result, check_budget, generate_steps, grid_requests,
     model_defaults,
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from playground import tokenizer_cost as cost
-from playground.service import ModelService
-from playground.token_view import token_view_html
+from playground.core.service import ModelService
+from playground.tokenizers import cost
+from playground.views.tokens import token_view_html
 from serving.files import keep
 from tabs.common import CHEAP_EVENT, user_errors
 

@@ -22,9 +22,9 @@ for _name in [name for name in os.environ if name.startswith("PLAYGROUND_")]:
 import pytest  # noqa: E402
 
 import playground  # noqa: E402,F401  (makes torchvision importable before anything else imports it)
-from playground.registry import SMOLLM2_SOURCE, smollm2_gguf_path  # noqa: E402
-from playground.service import ModelService  # noqa: E402
-from playground.settings import Settings, load_settings  # noqa: E402
+from playground.core.registry import SMOLLM2_SOURCE, smollm2_gguf_path  # noqa: E402
+from playground.core.service import ModelService  # noqa: E402
+from playground.core.settings import Settings, load_settings  # noqa: E402
 from tests.factories import REPO, factory_modules  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from playground.registry import SMOLLM2_SOURCE, smollm2_gguf_path
+from playground.core.registry import SMOLLM2_SOURCE, smollm2_gguf_path
 from tests.factories import REPO
 
 SERVER_PYTHON = REPO / ".cache" / "llama-server" / "bin" / "python"

@@ -8,9 +8,9 @@ from fractions import Fraction
 
 import pytest
 
-from playground.answer_extraction import extract_answer, format_number, parse_reference
-from playground.chain_of_thought import GSM8K_DIR, worked_solution
-from playground.errors import PlaygroundError
+from playground.core.errors import PlaygroundError
+from playground.language.answers import extract_answer, format_number, parse_reference
+from playground.language.chain_of_thought import GSM8K_DIR, worked_solution
 
 
 def gsm8k_test_rows() -> list[dict]:

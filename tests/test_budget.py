@@ -12,19 +12,25 @@ from dataclasses import replace
 import pytest
 import torch
 
-from playground import budget, chain_of_thought as cot, few_shot, tokenizer_cost
-from playground.clip_views import classification
-from playground.errors import PlaygroundError
-from playground.few_shot import checked_request, label_log_likelihoods, label_token_ids, prompt_for, run_few_shot
-from playground.few_shot_sweep import sweep, sweep_cost, sweep_prompts
-from playground.generation import SamplingSettings, encode_prompt
-from playground.sampling_sweep import compare_search, temperature_sweep
-from playground.sampling_views import search_cost, search_view, steps_view, sweep_cost as temperature_sweep_cost, sweep_view
-from playground.settings import Limits
-from playground.step_sessions import StepSessionStore
-from playground.stopping import Stopped, watching
-from playground.text_to_image import IMAGE_LOWER, ImageRequest, check_budget, generate_steps
-from playground.token_steps import advance, start_session
+from playground.core import budget
+
+from playground.language import chain_of_thought as cot
+
+from playground.language import few_shot
+
+from playground.core.errors import PlaygroundError
+from playground.core.settings import Limits
+from playground.core.stopping import Stopped, watching
+from playground.language.few_shot import checked_request, label_log_likelihoods, label_token_ids, prompt_for, run_few_shot
+from playground.language.few_shot_sweep import sweep, sweep_cost, sweep_prompts
+from playground.language.generation import SamplingSettings, encode_prompt
+from playground.language.step_sessions import StepSessionStore
+from playground.language.steps import advance, start_session
+from playground.language.sweep import compare_search, temperature_sweep
+from playground.text_to_image.pipeline import IMAGE_LOWER, ImageRequest, check_budget, generate_steps
+from playground.tokenizers import cost as tokenizer_cost
+from playground.views.clip import classification
+from playground.views.sampling import search_cost, search_view, steps_view, sweep_cost as temperature_sweep_cost, sweep_view
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 LIMITS = Limits()

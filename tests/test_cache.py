@@ -10,8 +10,8 @@ import weakref
 import pytest
 import torch
 
-from playground.cache import CacheKey, PipelineCache, memory_bytes
-from playground.errors import PlaygroundError
+from playground.core.cache import CacheKey, PipelineCache, memory_bytes
+from playground.core.errors import PlaygroundError
 
 
 def key(name: str) -> CacheKey:
@@ -114,7 +114,7 @@ def test_service_loads_a_real_model_once_and_reports_it(service):
 
 
 def test_preload_warms_the_models_a_lesson_needs(test_settings):
-    from playground.service import ModelService
+    from playground.core.service import ModelService
 
     service = ModelService(test_settings)
     service.preload(("language", "clip"))

@@ -9,10 +9,10 @@ from fractions import Fraction
 import pytest
 from playwright.sync_api import expect
 
-from playground import chain_of_thought as cot
-from playground.batch_generation import generate_batch
-from playground.errors import PlaygroundError
-from playground.generation import SamplingSettings
+from playground.core.errors import PlaygroundError
+from playground.language import chain_of_thought as cot
+from playground.language.batches import generate_batch
+from playground.language.generation import SamplingSettings
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 ROGER = "Roger has 5 tennis balls. He buys 2 more cans of tennis balls. Each can has 3 tennis balls. How many tennis balls does he have now?"

@@ -11,7 +11,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 from playwright.sync_api import expect
 
-from playground.clip_gallery import GALLERY_DIR
+from playground.clip.gallery import GALLERY_DIR
 
 CAT = str(GALLERY_DIR / "cat.jpg")
 LABELS = "cat\ndog\nrocket"

@@ -14,19 +14,19 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from playground.cache import CacheKey, PipelineCache
-from playground.clip_gallery import GALLERY_DIR, gallery, gallery_labels, pick_photos
-from playground.clip_views import gallery_accuracy, similarity_heatmap
-from playground.clip_zero_shot import (
+from playground.clip.gallery import GALLERY_DIR, gallery, gallery_labels, pick_photos
+from playground.core.cache import CacheKey, PipelineCache
+from playground.views.clip import gallery_accuracy, similarity_heatmap
+from playground.clip.zero_shot import (
     SINGLE_TEMPLATE, TemplateSet, batch_accuracy, check_logit_scale, classify, encode_texts, get_template_set,
     label_embeddings, parse_labels, similarity_matrix, template_sets,
 )
-from playground.errors import ModelUnavailableError, PlaygroundError
-from playground.image_input import _ADAM7, NOT_AN_IMAGE, open_image
-from playground.loaders.clip import ClipModel, LabelEmbeddingCache
-from playground.registry import Registry
-from playground.service import ModelService
-from playground.settings import Limits, load_settings
+from playground.clip.images import _ADAM7, NOT_AN_IMAGE, open_image
+from playground.clip.loader import ClipModel, LabelEmbeddingCache
+from playground.core.errors import ModelUnavailableError, PlaygroundError
+from playground.core.registry import Registry
+from playground.core.service import ModelService
+from playground.core.settings import Limits, load_settings
 
 CAT = GALLERY_DIR / "cat.jpg"
 LABELS = ["cat", "dog", "rocket"]
@@ -103,7 +103,7 @@ def test_second_image_with_same_labels_encodes_only_the_image(clip, limits, monk
         encoded.extend(texts)
         return original(model, texts)
 
-    monkeypatch.setattr("playground.clip_zero_shot.encode_texts", counting)
+    monkeypatch.setattr("playground.clip.zero_shot.encode_texts", counting)
     labels = "zebra\ngiraffe\nteapot"
     first = classify(clip, str(CAT), labels, SEVEN, 0, limits)
     assert len(encoded) == 3 * 7

@@ -18,8 +18,8 @@ import pytest
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
-from playground.service import ModelService
-from playground.settings import Settings
+from playground.core.service import ModelService
+from playground.core.settings import Settings
 from serving.request_size import RequestSizeLimit
 from tests.conftest import free_port, launched_app
 from tests.hostile import api_events, queue_call

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from bench.load_test import client_arguments
-from playground.lessons import deep_link_query, load_lessons
+from playground.core.lessons import deep_link_query, load_lessons
 from tabs import tab_modules
 
 LESSONS = load_lessons()

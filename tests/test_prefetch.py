@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from playground.core.registry import SMOLLM2_SOURCE, Registry
+from playground.core.settings import load_settings
 from playground.prefetch import models_to_fetch, prefetch
-from playground.registry import SMOLLM2_SOURCE, Registry
-from playground.settings import load_settings
 
 
 def test_prefetch_readies_local_models_and_reports_unreachable_ones(base_settings, tmp_path, capsys):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from playground.errors import ModelUnavailableError, PlaygroundError
-from playground.registry import SMOLLM2_SOURCE, Registry
-from playground.service import ModelService
-from playground.settings import load_settings
+from playground.core.errors import ModelUnavailableError, PlaygroundError
+from playground.core.registry import SMOLLM2_SOURCE, Registry
+from playground.core.service import ModelService
+from playground.core.settings import load_settings
 
 
 @pytest.mark.parametrize("name", ["../../etc", "/etc/passwd", "https://evil.example/model", "no/such-model", "", None])
@@ -64,7 +64,7 @@ def test_local_sources_show_names_not_paths():
 
 
 def test_offline_demo_model_is_real_and_answers(service):
-    from playground.generation import SamplingSettings, encode_prompt, generate
+    from playground.language.generation import SamplingSettings, encode_prompt, generate
 
     lm = service.load("language", "SmolLM2-135M-Instruct (offline demo)")
     assert service.registry.get("language", "SmolLM2-135M-Instruct (offline demo)").source == SMOLLM2_SOURCE

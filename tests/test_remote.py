@@ -13,18 +13,18 @@ import pytest
 import torch
 from gradio_client import Client
 
-from playground import chain_of_thought as cot
-from playground.errors import PlaygroundError
-from playground.few_shot import FewShotRequest, PromptFormat, Example, LABELS, AS_GIVEN, run_few_shot
-from playground.few_shot_sweep import sweep
-from playground.generation import SamplingSettings
-from playground.openai_api import RemoteServerError
-from playground.registry import SMOLLM2_SOURCE, Registry
-from playground.remote_endpoint import RemoteEndpoint
-from playground.remote_language import next_top_tokens, remote_stages
-from playground.sampling import last_logits
-from playground.service import ModelService
-from playground.settings import Settings, load_settings
+from playground.core.errors import PlaygroundError
+from playground.core.registry import SMOLLM2_SOURCE, Registry
+from playground.core.service import ModelService
+from playground.core.settings import Settings, load_settings
+from playground.language import chain_of_thought as cot
+from playground.language.few_shot import FewShotRequest, PromptFormat, Example, LABELS, AS_GIVEN, run_few_shot
+from playground.language.few_shot_sweep import sweep
+from playground.language.generation import SamplingSettings
+from playground.language.remote.endpoint import RemoteEndpoint
+from playground.language.remote.openai_api import RemoteServerError
+from playground.language.remote.operations import next_top_tokens, remote_stages
+from playground.language.sampling import last_logits
 from tests.conftest import free_port, launched_app
 from tests.hostile import default_arguments, first_rows, fuzz_endpoints
 from tests.inference_servers import FlakyRelay, LlamaServer, SilentServer, remote_source

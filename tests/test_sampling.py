@@ -14,14 +14,14 @@ import pytest
 import torch
 from transformers import LogitsProcessorList
 
-from playground.errors import PlaygroundError
-from playground.generation import SamplingSettings, encode_prompt
-from playground.sampling import draw_token, next_token_distribution, next_token_stages, tail_points
-from playground.sampling_sweep import compare_search, continuation_log_prob, parse_temperatures, temperature_sweep
-from playground.sampling_views import next_token_view, search_view, steps_view, sweep_view
-from playground.step_sessions import StepSessionStore
-from playground.token_steps import advance, start_session
-from playground.token_text import readable_token
+from playground.core.errors import PlaygroundError
+from playground.language.generation import SamplingSettings, encode_prompt
+from playground.language.sampling import draw_token, next_token_distribution, next_token_stages, tail_points
+from playground.language.step_sessions import StepSessionStore
+from playground.language.steps import advance, start_session
+from playground.language.sweep import compare_search, continuation_log_prob, parse_temperatures, temperature_sweep
+from playground.language.token_text import readable_token
+from playground.views.sampling import next_token_view, search_view, steps_view, sweep_view
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 

@@ -10,10 +10,10 @@ import weakref
 
 import pytest
 
-from playground.generation import SamplingSettings
-from playground.sampling_views import steps_view
-from playground.settings import Limits
-from playground.step_sessions import SessionDropped, StepSessionStore, tensor_bytes
+from playground.core.settings import Limits
+from playground.language.generation import SamplingSettings
+from playground.language.step_sessions import SessionDropped, StepSessionStore, tensor_bytes
+from playground.views.sampling import steps_view
 
 LIMITS = Limits()
 

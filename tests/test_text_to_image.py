@@ -12,16 +12,16 @@ import pytest
 import torch
 from PIL import Image
 
-from playground.errors import PlaygroundError
-from playground.latent_preview import latents_to_rgb, model_input_scale
-from playground.loaders.diffusion import load_text_to_image
-from playground.registry import ModelSpec
-from playground.settings import Limits
-from playground.text_to_image import (
+from playground.core.errors import PlaygroundError
+from playground.core.registry import ModelSpec
+from playground.core.settings import Limits
+from playground.text_to_image.latent_preview import latents_to_rgb, model_input_scale
+from playground.text_to_image.loader import load_text_to_image
+from playground.text_to_image.pipeline import (
     SCHEDULERS, ImageRequest, Result, Step, generate_steps, grid_requests, model_defaults,
     request_pipeline,
 )
-from playground.text_to_image_views import gallery_with, png_parameters
+from playground.views.text_to_image import gallery_with, png_parameters
 
 LIMITS = Limits()
 SMALL = ImageRequest("a red lighthouse", steps=3, guidance=0, seed=7, scheduler="Euler", width=64, height=64)

@@ -9,7 +9,7 @@ import pytest
 from gradio_client.exceptions import AppError
 from playwright.sync_api import expect
 
-from playground import tokenizer_cost as cost
+from playground.tokenizers import cost
 
 TOKENIZERS = ["GPT-4o (o200k_base)", "Gemma 3"]
 

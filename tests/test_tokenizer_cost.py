@@ -8,14 +8,14 @@ import math
 
 import pytest
 
-from playground.service import ModelService
+from playground.core.service import ModelService
 
-from playground.errors import ModelUnavailableError, PlaygroundError
-from playground.loaders.tokenizer import OFFLINE_FILES, TIKTOKEN_ENCODINGS, check_hub_id
-from playground.registry import ModelSpec
-from playground.settings import Limits
-from playground import tokenizer_cost as cost
-from playground.token_view import readable_bytes, token_pieces, token_view_html
+from playground.core.errors import ModelUnavailableError, PlaygroundError
+from playground.core.registry import ModelSpec
+from playground.core.settings import Limits
+from playground.tokenizers import cost
+from playground.tokenizers.loader import OFFLINE_FILES, TIKTOKEN_ENCODINGS, check_hub_id
+from playground.views.tokens import readable_bytes, token_pieces, token_view_html
 
 # Ids from each model's published tokenizer; the text alone unless the tokenizer adds a BOS itself.
 REFERENCE_IDS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from playground import torchvision_compat
+from playground.core import torchvision_compat
 
 
 def test_vision_libraries_import():

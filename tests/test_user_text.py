@@ -10,10 +10,10 @@ import pytest
 from markdown_it import MarkdownIt
 from PIL import Image
 
-from playground.errors import PlaygroundError
-from playground.few_shot import examples_from_rows
-from playground.settings import Limits
-from playground.user_text import REPLACEMENT, cell_text, markdown_text, replace_invalid
+from playground.core.errors import PlaygroundError
+from playground.core.settings import Limits
+from playground.core.user_text import REPLACEMENT, cell_text, markdown_text, replace_invalid
+from playground.language.few_shot import examples_from_rows
 from tests.hostile import base_arguments, default_arguments, endpoints, queue_call, raw_arguments
 
 NAN = float("nan")

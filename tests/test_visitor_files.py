@@ -20,10 +20,10 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from playwright.sync_api import expect
 
-from playground.errors import PlaygroundError
-from playground.registry import ModelSpec
-from playground.service import ModelService
-from playground.settings import load_settings
+from playground.core.errors import PlaygroundError
+from playground.core.registry import ModelSpec
+from playground.core.service import ModelService
+from playground.core.settings import load_settings
 from serving.files import UPLOADS_ONLY, upload_folder
 from tests.conftest import launched_app
 from tests.factories import REPO

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from playground.settings import Settings
+from playground.core.settings import Settings
 from tests.factories import built_once
 
 KIND = "text_to_image"

@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from playground.loaders.language import converted_gguf_dir
-from playground.registry import smollm2_gguf_path
-from playground.settings import Settings
+from playground.language.loader import converted_gguf_dir
+from playground.core.registry import smollm2_gguf_path
+from playground.core.settings import Settings
 from tests.factories import built_once
 
 KIND = "language"

@@ -1,0 +1,153 @@
+"""Accuracy on a held-out labelled set as shots are added (k = 0, 1, 2, 4, 8), plus the same shots in a
+shuffled order and with random labels: Min et al. (2022) found the format of the demonstrations
+matters more than whether their labels are right; here a person can check that on a local model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from playground.core import budget
+from playground.core.errors import PlaygroundError
+from playground.language.few_shot import (
+    AS_GIVEN, LABELS, RANDOM_LABELS, SHUFFLED, Example, FewShotPrompt, FewShotRequest, build_prompt,
+    check_outputs_are_labels, choose_shots, examples_from_rows, label_log_likelihoods, label_scoring_cost,
+    label_token_ids, answer_text, shared_prefix, shared_prefix_length,
+)
+from playground.core.settings import Limits
+from playground.core.stopping import check_wanted
+from playground.language.generation import SamplingSettings, generate
+from playground.language.loader import LanguageModel
+from playground.language.remote.model import RemoteLanguageModel
+from playground.language.remote.operations import generate_text, label_log_likelihoods as remote_label_log_likelihoods
+
+SHOT_COUNTS = (0, 1, 2, 4, 8)
+GREEDY = SamplingSettings(temperature=0)
+
+
+@dataclass(frozen=True)
+class SweepSetting:
+    name: str  # what the chart's axis shows, e.g. "k=4" or "k=8 shuffled"
+    k: int
+    order: str
+
+
+def sweep_settings(available: int) -> list[SweepSetting]:
+    """k = 0, 1, 2, 4, 8 capped by the examples available; at the largest k, shuffled and random labels."""
+    counts = sorted({min(k, available) for k in SHOT_COUNTS})
+    settings = [SweepSetting(f"k={k}", k, AS_GIVEN) for k in counts]
+    largest = counts[-1]
+    if largest >= 2:
+        settings.append(SweepSetting(f"k={largest} shuffled", largest, SHUFFLED))
+    if largest >= 1:
+        settings.append(SweepSetting(f"k={largest} random labels", largest, RANDOM_LABELS))
+    return settings
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    setting: str
+    item: int  # 1-based position in the held-out set
+    input: str
+    expected: str
+    predicted: str
+    correct: bool
+    expected_probability: float | None  # classification only: p(expected label) over the label set
+
+
+def normalised(text: str) -> str:
+    """Case, surrounding quotes, trailing full stop and runs of spaces do not count as wrong answers."""
+    return re.sub(r"\s+", " ", text.strip().strip("\"'").rstrip(".").strip()).casefold()
+
+
+def checked_eval_set(rows: object, request: FewShotRequest, limits: Limits) -> list[Example]:
+    eval_set = examples_from_rows(rows, limits, what="held-out item", cap=limits.max_eval_items)
+    if not eval_set:
+        raise PlaygroundError("The held-out set is empty: add labelled items (input, expected) to sweep.")
+    if request.answer == LABELS:
+        check_outputs_are_labels(eval_set, request.labels, what="Held-out item")
+    return eval_set
+
+
+def sweep_prompts(lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example],
+                  limits: Limits) -> list[tuple[SweepSetting, list[FewShotPrompt]]]:
+    """Every setting's prompts, one per held-out item; shots are chosen with the request's seed."""
+    plan = []
+    for setting in sweep_settings(len(request.examples)):
+        shots = choose_shots(request.examples, setting.k, setting.order, request.seed, request.labels)
+        plan.append((setting, [build_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]))
+    return plan
+
+
+def _answer_tokens(lm: LanguageModel, eval_set: Sequence[Example], limits: Limits) -> int:
+    """New tokens for a free-text answer: the longest expected one and a little room."""
+    return min(max(len(lm.tokenizer(" " + item.output).input_ids) for item in eval_set) + 2, limits.max_new_tokens)
+
+
+def sweep_cost(lm: LanguageModel, plan: list[tuple[SweepSetting, list[FewShotPrompt]]],
+               labels_ids: Sequence[Sequence[int]], answer_tokens: int) -> budget.Cost:
+    cost = budget.Cost()
+    for _, prompts in plan:
+        if labels_ids:
+            prefix = shared_prefix_length([prompt.ids for prompt in prompts])
+            cost += budget.forward(prefix)
+            for prompt in prompts:
+                cost += label_scoring_cost(lm, prompt.token_count, labels_ids, prefix)
+        else:
+            for prompt in prompts:
+                cost += budget.generation(prompt.token_count, answer_tokens)
+    return cost
+
+
+def sweep(
+    lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits
+) -> Iterator[ItemResult]:
+    """Score every held-out item under every setting, one item at a time (so a caller can show progress
+    and stop between items). Shots are chosen with the request's seed: the same seed, the same sweep."""
+    remote = isinstance(lm, RemoteLanguageModel)
+    labels_ids = label_token_ids(lm, request.labels, request.fmt.use_chat_template) if request.labels else []
+    new_tokens = _answer_tokens(lm, eval_set, limits)
+    plan = sweep_prompts(lm, request, eval_set, limits)
+    budget.check(sweep_cost(lm, plan, labels_ids, new_tokens), limits, "This sweep",
+                 "fewer held-out items, fewer or shorter labels, or fewer and shorter examples")
+    for setting, prompts in plan:
+        prefix = shared_prefix(lm, [prompt.ids for prompt in prompts]) if request.labels and not remote else None
+        for number, (item, prompt) in enumerate(zip(eval_set, prompts), start=1):
+            check_wanted()
+            if request.labels:
+                scores = (remote_label_log_likelihoods(lm, prompt.text, labels_ids).log_likelihoods if remote
+                          else label_log_likelihoods(lm, prompt.ids, labels_ids, prefix))
+                probabilities = scores.double().softmax(dim=0)
+                predicted = request.labels[int(probabilities.argmax())]
+                expected_probability = float(probabilities[request.labels.index(item.output)])
+                correct = predicted == item.output
+            else:
+                generation = (generate_text(lm, prompt.text, GREEDY, new_tokens) if remote
+                              else generate(lm, prompt.ids, GREEDY, new_tokens))
+                predicted = answer_text(generation, prompt.chat)
+                expected_probability = None
+                correct = normalised(predicted) == normalised(item.output)
+            yield ItemResult(setting.name, number, item.input, item.output, predicted, correct, expected_probability)
+
+
+@dataclass(frozen=True)
+class SettingAccuracy:
+    setting: str
+    accuracy: float
+    correct: int
+    scored: int
+    mean_expected_probability: float | None
+
+
+def accuracy_by_setting(results: Sequence[ItemResult]) -> list[SettingAccuracy]:
+    """Per setting, in sweep order: the share answered right, and the mean probability of the right label."""
+    rows = []
+    for name in dict.fromkeys(result.setting for result in results):
+        group = [result for result in results if result.setting == name]
+        correct = sum(result.correct for result in group)
+        probabilities = [r.expected_probability for r in group if r.expected_probability is not None]
+        mean = sum(probabilities) / len(probabilities) if probabilities else None
+        rows.append(SettingAccuracy(name, correct / len(group), correct, len(group), mean))
+    return rows

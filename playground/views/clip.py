@@ -1,0 +1,103 @@
+"""What the CLIP zero-shot tab shows, as plain values (dicts, tables, Markdown): one function per view."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+from playground.clip.gallery import gallery, pick_photos
+from playground.core import budget
+from playground.clip.zero_shot import (
+    ENCODING_LOWER, ZeroShotResult, batch_accuracy, classify, encoding_cost, get_template_set, parse_labels,
+    similarity_matrix,
+)
+from playground.clip.loader import ClipModel
+from playground.core.errors import PlaygroundError
+from playground.core.settings import Limits
+from playground.core.user_text import markdown_text
+
+
+def _confidences(result: ZeroShotResult) -> dict[str, float]:
+    return dict(zip(result.labels, result.probabilities))
+
+
+def _scale_note(result: ZeroShotResult, clip: ClipModel) -> str:
+    learned = clip.learned_logit_scale
+    which = "the model's learned value" if abs(result.logit_scale - learned) < 1e-6 else f"learned: {learned:.1f}"
+    return f"logit scale **{result.logit_scale:.1f}** ({which})"
+
+
+def classification(
+    clip: ClipModel, image: Any, labels: str, templates: str | None, logit_scale: Any, limits: Limits
+) -> tuple[dict[str, float], pd.DataFrame, str]:
+    """Probabilities (for a bar chart), the per-label table, and a one-line summary."""
+    cost = encoding_cost(clip, 1, parse_labels(labels, limits), [get_template_set(templates)])
+    budget.check(cost, limits, "This classification", ENCODING_LOWER)
+    result = classify(clip, image, labels, templates, logit_scale, limits)
+    summary = (
+        f"Best: **{markdown_text(result.best)}** ({max(result.probabilities):.1%}) · {_scale_note(result, clip)} · "
+        f"templates: {result.template_set} · {result.seconds * 1000:.0f} ms"
+    )
+    return _confidences(result), pd.DataFrame(result.rows()), summary
+
+
+def comparison(
+    clips: Sequence[ClipModel], image: Any, labels: str, templates: str | None, logit_scale: Any, limits: Limits
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """The same image, labels and templates through two models."""
+    label_list, template_set = parse_labels(labels, limits), get_template_set(templates)
+    cost = sum((encoding_cost(clip, 1, label_list, [template_set]) for clip in clips), budget.Cost())
+    budget.check(cost, limits, "This comparison", ENCODING_LOWER)
+    results = [classify(clip, image, labels, templates, logit_scale, limits) for clip in clips]
+    lines = [f"- **{clip.name}**: best **{markdown_text(r.best)}** ({max(r.probabilities):.1%}), {_scale_note(r, clip)}"
+             for clip, r in zip(clips, results)]
+    return _confidences(results[0]), _confidences(results[1]), "\n".join(lines)
+
+
+def _heat(value: float, low: float, high: float) -> str:
+    """White (lowest) to blue (highest) background, dark text stays readable."""
+    share = 0.0 if high <= low else (value - low) / (high - low)
+    return f"background-color: rgba(37, 99, 235, {0.05 + 0.75 * share:.2f})"
+
+
+def similarity_heatmap(
+    clip: ClipModel, photo_names: list[str] | None, labels: str, templates: str | None, limits: Limits
+) -> Styler:
+    """Cosine similarity of every chosen gallery photo with every label, coloured as a heatmap."""
+    label_list = parse_labels(labels, limits, minimum=1)
+    photos = pick_photos(photo_names, limits)
+    template_set = get_template_set(templates)
+    budget.check(encoding_cost(clip, len(photos), label_list, [template_set]), limits, "This matrix", ENCODING_LOWER)
+    cosine = similarity_matrix(clip, [image for _, image in photos], label_list, template_set)
+    frame = pd.DataFrame(cosine.numpy().round(4), columns=label_list)
+    frame.insert(0, "photo", [name for name, _ in photos])
+    low, high = float(cosine.min()), float(cosine.max())
+    return frame.style.map(lambda value: _heat(value, low, high), subset=label_list).format("{:.4f}", subset=label_list)
+
+
+def _prompts(count: int) -> str:
+    return "1 prompt" if count == 1 else f"{count} prompts"
+
+
+def gallery_accuracy(clip: ClipModel, template_sets: list[str] | None, limits: Limits) -> tuple[str, pd.DataFrame]:
+    """Top-1 accuracy on the shipped gallery for each template set, and each photo's predictions."""
+    if not template_sets or not isinstance(template_sets, list):
+        raise PlaygroundError("Choose at least one template set to measure.")
+    names = [get_template_set(name).name for name in template_sets]
+    photos = gallery()
+    class_names = list(dict.fromkeys(photo.label for photo in photos))
+    cost = encoding_cost(clip, len(photos), class_names, [get_template_set(name) for name in names])
+    budget.check(cost, limits, "This measurement", "fewer template sets")
+    images = [image for _, image in pick_photos([photo.name for photo in photos], limits)]
+    result = batch_accuracy(clip, [p.path.name for p in photos], images, [p.label for p in photos], names)
+    classes = len(set(result.true_labels))
+    summary = "\n".join(
+        f"- **{name}**: {result.accuracy(name):.0%} top-1 ({_prompts(len(get_template_set(name).templates))} per label)"
+        for name in names
+    )
+    summary = f"{len(photos)} gallery photos, {classes} labels (chance: {1 / classes:.0%}).\n\n{summary}"
+    table = pd.DataFrame({"photo": result.files, "true label": result.true_labels,
+                          **{f"predicted ({name})": result.predictions[name] for name in names}})
+    return summary, table
