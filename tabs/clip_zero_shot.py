@@ -115,8 +115,7 @@ def build(service: ModelService) -> None:
     @user_errors
     def where_it_looks(image, labels, templates, logit_scale, grid, opacity, model, progress=gr.Progress()):
         clip = load_with_progress(service, "clip", model, progress)
-        result, summary = clip_views.where_it_looks(clip, image, labels, templates, grid, logit_scale, limits)
-        return clip_views.heat_overlays(result, opacity), summary, result
+        return clip_views.where_it_looks(clip, image, labels, templates, grid, logit_scale, opacity, limits)
 
     heat_run.click(where_it_looks, [image, labels, templates, logit_scale, grid, opacity, model],
                    [heatmaps, heat_summary, heat_state], api_name="where_it_looks", **MODEL_EVENT)

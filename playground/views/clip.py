@@ -149,9 +149,12 @@ def heat_overlays(result: OcclusionMap | None, opacity: Any) -> list[tuple[Image
 
 
 def where_it_looks(
-    clip: ClipModel, image: Any, labels: str, templates: str | None, grid: Any, logit_scale: Any, limits: Limits,
-) -> tuple[OcclusionMap, str]:
-    """Every label's occlusion heatmap, and a line saying what was measured and what it cost."""
+    clip: ClipModel, image: Any, labels: str, templates: str | None, grid: Any, logit_scale: Any, opacity: Any,
+    limits: Limits,
+) -> tuple[list[tuple[Image.Image, str]], str, OcclusionMap]:
+    """Every label's occlusion heatmap drawn over the image, a line saying what was measured and what it
+    cost, and the map itself (kept by the page, so the opacity slider redraws without the model)."""
+    check_opacity(opacity)  # before the model runs, not after
     result = occlusion_map(clip, image, labels, templates, grid, limits, logit_scale)
     best = max(range(len(result.labels)), key=result.probabilities.__getitem__)
     row, column = result.hottest_first(best)[0]
@@ -162,4 +165,4 @@ def where_it_looks(
         f"column {column + 1} lowers its cosine similarity most ({float(result.heat[best, row, column]):+.4f}). "
         "Red: hiding the region lowers the label's score; blue: hiding it raises the score."
     )
-    return result, summary
+    return heat_overlays(result, opacity), summary, result
