@@ -23,6 +23,7 @@ from playground.core.stopping import Stopped, watching
 from playground.tokenizers import cost, counts
 from playground.tokenizers.loader import OFFLINE_FILES, tokenizer_digest
 from playground.tokenizers.flores import FLORES_DIR, flores_languages, flores_sentences
+from playground.views.tokens import premium_spread_html
 
 PUBLISHED = {row["code"]: row for row in csv.DictReader(open(Path(__file__).parent / "data" / "petrov2023_counts.csv"))}
 # Every script family of the corpus's hard cases, and the two where the methods differ most.
@@ -77,7 +78,7 @@ def test_the_methods_differ_by_the_joining_spaces(gpt2, tmp_path):
     codes = ["eng_Latn", "zho_Hans"]
     alone = counts.count_corpus([fresh(gpt2)], counts.PER_SENTENCE, "dev+devtest", codes, tmp_path)
     joined = counts.count_corpus([gpt2], counts.JOINED, "dev+devtest", codes, tmp_path)
-    english, chinese = ((int(alone["GPT-2 (gpt2)", code].sum()), int(joined["GPT-2 (gpt2)", code][0])) for code in codes)
+    english, chinese = ((int(alone["GPT-2 (gpt2)", c].sum()), int(joined["GPT-2 (gpt2)", c][0])) for c in codes)
     # Joined, a sentence's first word follows a space (often one token with it, so fewer), and the space between
     # sentences can be a token of its own (more): a small difference in English, a larger one in Chinese.
     assert english[0] != english[1] and abs(english[1] / english[0] - 1) < 0.005
@@ -175,3 +176,12 @@ def test_bad_corpus_requests_are_explained(gpt2):
         cost.corpus_costs([gpt2], "dev", "English", 1.0, False, LIMITS, "by vibes")
     with pytest.raises(PlaygroundError, match="Choose the corpus"):
         cost.corpus_costs([gpt2], "train", "English", 1.0, False, LIMITS)
+
+
+def test_the_spread_view_shows_every_language_escaped_on_a_log_scale():
+    spreads = [cost.PremiumSpread("Burmese", "GPT-2", 997, 3, 5, 6, 8, 12, 6.5),
+               cost.PremiumSpread("<b>Mine</b>", "o200k", 997, 0.8, 1, 1.1, 1.2, 1.5, 1.1)]
+    page = premium_spread_html(spreads, "English")
+    assert page.count("<rect") == 2 and "<b>Mine" not in page and "&lt;b&gt;Mine" in page
+    assert page.index("Burmese</text>") < page.index("&lt;b&gt;Mine&lt;/b&gt;</text>")  # highest median first
+    assert all(f">{tick}×</text>" in page for tick in ("1", "2", "4", "8"))

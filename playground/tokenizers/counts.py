@@ -142,7 +142,7 @@ def count_corpus(tokenizers: Sequence[LoadedTokenizer], method: str, corpus: str
             for start in range(0, len(mine), batch):
                 check_wanted()
                 if progress is not None:
-                    progress(done / total, f"Counting {tokenizer.name} ({method}; first time only, then kept on disk)…")
+                    progress(done / total, f"Counting {tokenizer.name}, {method} (once; then kept on disk)…")
                 _count(tokenizer, method, mine[start:start + batch])
                 done += len(mine[start:start + batch])
         finally:  # what was counted before a Stop is kept too

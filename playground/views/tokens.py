@@ -83,10 +83,12 @@ SPREAD_COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b
 def premium_spread_html(spreads: Sequence[PremiumSpread], base: str) -> str:
     """Box plots of per-sentence premiums on a log scale: a row per language and tokenizer, the box from the
     25th to the 75th percentile, a line at the median, whiskers to the 5th and 95th, a diamond at the corpus
-    premium. Languages are ordered by the first tokenizer's median, highest first."""
+    premium. Languages are ordered by their median under the first tokenizer, highest first."""
     tokenizers = list(dict.fromkeys(spread.tokenizer for spread in spreads))
     colour = {name: SPREAD_COLOURS[i % len(SPREAD_COLOURS)] for i, name in enumerate(tokenizers)}
-    first = {spread.language: spread.median for spread in spreads if spread.tokenizer == tokenizers[0]}
+    first: dict[str, float] = {}  # each language's median under the first tokenizer that has it
+    for spread in sorted(spreads, key=lambda spread: tokenizers.index(spread.tokenizer)):
+        first.setdefault(spread.language, spread.median)
     languages = sorted(first, key=first.get, reverse=True)
     low = math.log2(min(min(spread.p5 for spread in spreads), 1.0)) - 0.2
     high = math.log2(max(max(spread.p95 for spread in spreads), 1.0)) + 0.2
@@ -102,7 +104,8 @@ def premium_spread_html(spreads: Sequence[PremiumSpread], base: str) -> str:
     for power in range(math.ceil(low), math.floor(high) + 1):
         at = x(2.0**power)
         label = f"{2.0**power:g}×"
-        parts.append(f'<line x1="{at:.1f}" y1="20" x2="{at:.1f}" y2="{height}" stroke="{"#111" if power == 0 else "#ddd"}"/>'
+        grid = "#111" if power == 0 else "#ddd"
+        parts.append(f'<line x1="{at:.1f}" y1="20" x2="{at:.1f}" y2="{height}" stroke="{grid}"/>'
                      f'<text x="{at:.1f}" y="14" text-anchor="middle">{label}</text>')
     by_key = {(spread.language, spread.tokenizer): spread for spread in spreads}
     for index, language in enumerate(languages):
@@ -114,16 +117,17 @@ def premium_spread_html(spreads: Sequence[PremiumSpread], base: str) -> str:
             if spread is None:
                 continue
             middle, ink = top + offset * row + row / 2, colour[name]
+            upper, lower = middle - row / 2 + 1, middle + row / 2 - 1
+            box = max(x(spread.q3) - x(spread.q1), 1)
             tip = (f"{language}, {name}: median {spread.median:.2f}×, middle half {spread.q1:.2f}–{spread.q3:.2f}×, "
                    f"90% of sentences {spread.p5:.2f}–{spread.p95:.2f}×, corpus {spread.corpus:.2f}× "
                    f"({spread.sentences} sentences)")
             parts.append(
                 f'<g><title>{html.escape(tip)}</title>'
-                f'<line x1="{x(spread.p5):.1f}" y1="{middle:.1f}" x2="{x(spread.p95):.1f}" y2="{middle:.1f}" stroke="{ink}"/>'
-                f'<rect x="{x(spread.q1):.1f}" y="{middle - row / 2 + 1:.1f}" width="{max(x(spread.q3) - x(spread.q1), 1):.1f}" '
-                f'height="{row - 2}" fill="{ink}" fill-opacity="0.3" stroke="{ink}"/>'
-                f'<line x1="{x(spread.median):.1f}" y1="{middle - row / 2 + 1:.1f}" x2="{x(spread.median):.1f}" '
-                f'y2="{middle + row / 2 - 1:.1f}" stroke="{ink}" stroke-width="2"/>'
+                f'<line x1="{x(spread.p5):.1f}" y1="{middle:.1f}" x2="{x(spread.p95):.1f}" y2="{middle:.1f}" '
+                f'stroke="{ink}"/><rect x="{x(spread.q1):.1f}" y="{upper:.1f}" width="{box:.1f}" height="{row - 2}" '
+                f'fill="{ink}" fill-opacity="0.3" stroke="{ink}"/><line x1="{x(spread.median):.1f}" y1="{upper:.1f}" '
+                f'x2="{x(spread.median):.1f}" y2="{lower:.1f}" stroke="{ink}" stroke-width="2"/>'
                 f'<path d="M{x(spread.corpus):.1f},{middle - 3:.1f} l3,3 l-3,3 l-3,-3 z" fill="#111"/></g>')
     parts.append("</svg>")
     legend = " ".join(f'<span style="color:{colour[name]}">■ {html.escape(name)}</span>' for name in tokenizers)
