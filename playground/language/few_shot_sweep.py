@@ -71,17 +71,18 @@ def checked_eval_set(rows: object, request: FewShotRequest, limits: Limits) -> l
     return eval_set
 
 
-def sweep_prompts(lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example],
-                  limits: Limits) -> list[tuple[SweepSetting, list[FewShotPrompt]]]:
-    """Every setting's prompts, one per held-out item; shots are chosen with the request's seed."""
+def sweep_prompts(lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits,
+                  settings: Sequence[SweepSetting] | None = None) -> list[tuple[SweepSetting, list[FewShotPrompt]]]:
+    """Every setting's prompts (by default `sweep_settings`), one per held-out item; shots are chosen with the
+    request's seed."""
     plan = []
-    for setting in sweep_settings(len(request.examples)):
+    for setting in sweep_settings(len(request.examples)) if settings is None else settings:
         shots = choose_shots(request.examples, setting.k, setting.order, request.seed, request.labels)
         plan.append((setting, [build_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]))
     return plan
 
 
-def _answer_tokens(lm: LanguageModel, eval_set: Sequence[Example], limits: Limits) -> int:
+def answer_tokens(lm: LanguageModel, eval_set: Sequence[Example], limits: Limits) -> int:
     """New tokens for a free-text answer: the longest expected one and a little room."""
     return min(max(len(lm.tokenizer(" " + item.output).input_ids) for item in eval_set) + 2, limits.max_new_tokens)
 
@@ -101,17 +102,21 @@ def sweep_cost(lm: LanguageModel, plan: list[tuple[SweepSetting, list[FewShotPro
     return cost
 
 
+SWEEP_LOWER = "fewer held-out items, fewer or shorter labels, or fewer and shorter examples"
+
+
 def sweep(
-    lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits
+    lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits,
+    settings: Sequence[SweepSetting] | None = None,
 ) -> Iterator[ItemResult]:
-    """Score every held-out item under every setting, one item at a time (so a caller can show progress
-    and stop between items). Shots are chosen with the request's seed: the same seed, the same sweep."""
+    """Score every held-out item under every setting (by default `sweep_settings`), one item at a time (so a
+    caller can show progress and stop between items). Shots are chosen with the request's seed: the same
+    seed, the same sweep."""
     remote = isinstance(lm, RemoteLanguageModel)
     labels_ids = label_token_ids(lm, request.labels, request.fmt.use_chat_template) if request.labels else []
-    new_tokens = _answer_tokens(lm, eval_set, limits)
-    plan = sweep_prompts(lm, request, eval_set, limits)
-    budget.check(sweep_cost(lm, plan, labels_ids, new_tokens), limits, "This sweep",
-                 "fewer held-out items, fewer or shorter labels, or fewer and shorter examples")
+    new_tokens = answer_tokens(lm, eval_set, limits)
+    plan = sweep_prompts(lm, request, eval_set, limits, settings)
+    budget.check(sweep_cost(lm, plan, labels_ids, new_tokens), limits, "This sweep", SWEEP_LOWER)
     for setting, prompts in plan:
         prefix = shared_prefix(lm, [prompt.ids for prompt in prompts]) if request.labels and not remote else None
         for number, (item, prompt) in enumerate(zip(eval_set, prompts), start=1):

