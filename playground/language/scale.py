@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from playground.core import budget
 from playground.core.cache import CacheKey
 from playground.core.errors import PlaygroundError
+from playground.core.offline_models import offline_gguf
 from playground.core.registry import ModelSpec
 from playground.core.service import ModelService
 from playground.core.settings import Limits
@@ -118,6 +119,8 @@ class ScaleProgress:
     done: int  # items scored (model x problem x mode, or model x item x k)
     total: int
     fairness: str  # what every model shared, said in the table
+    status: str  # what is happening now, for a person
+    licences: tuple[tuple[str, str], ...]  # (model, licence) of the offline models compared
 
     @property
     def finished(self) -> bool:
@@ -133,29 +136,42 @@ def _turn(service: ModelService, spec: ModelSpec, keep: bool) -> Iterator[Langua
         service.cache.release(service.key(spec))
 
 
+Run = Callable[[LanguageModel], Iterator[tuple[int, list[tuple[str, int, int]]]]]
+
+
 def _compare(service: ModelService, specs: Sequence[ModelSpec], fairness: str, per_model: int,
-             run: Callable[[LanguageModel], Iterator[tuple[int, list[tuple[str, int, int]]]]]) -> Iterator[ScaleProgress]:
-    """Each model in turn: `run(lm)` yields (items done, finished lines as (line, correct, scored))."""
+             price: Callable[[PromptModel], budget.Cost], lower: str, limits: Limits, run: Run) -> Iterator[ScaleProgress]:
+    """Price every model's share with its own tokenizer, then each model in turn: `run(lm)` yields (items done,
+    finished lines as (line, correct, scored))."""
     sizes: list[ModelSize] = []
     points: list[ScalePoint] = []
     total = per_model * len(specs)
+    licences = tuple((spec.name, offline_gguf(spec.source).licence) for spec in specs if offline_gguf(spec.source))
 
-    def progress(running: str, done: int) -> ScaleProgress:
-        return ScaleProgress(tuple(sizes), tuple(points), running, done, total, fairness)
+    def progress(running: str, done: int, status: str) -> ScaleProgress:
+        return ScaleProgress(tuple(sizes), tuple(points), running, done, total, fairness, status, licences)
 
+    yield progress(specs[0].name, 0, "Pricing the comparison with each model's tokenizer (an offline model's first "
+                                     "use converts it once: minutes on a CPU)…")
+    cost = budget.Cost()
+    for spec in specs:
+        cost += price(prompt_model(service, spec))
+    budget.check(cost, limits, "This comparison", f"fewer models, or {lower}")
     for position, spec in enumerate(specs):
         base = per_model * position
-        yield progress(spec.name, base)
+        turn = f"model {position + 1} of {len(specs)}"
+        loaded = service.is_loaded("language", spec.name)
+        yield progress(spec.name, base, f"{'Running' if loaded else 'Loading'} {spec.name} ({turn})…")
         check_wanted()  # Stop between models: before the next one loads
         for lm in _turn(service, spec, keep=position == len(specs) - 1):
             size = model_size(lm)
             lines: list[tuple[str, int, int]] = []
             for done, lines in run(lm):
-                yield progress(spec.name, base + done)
+                yield progress(spec.name, base + done, f"Running {spec.name} ({turn}): {done} of {per_model} done")
             del lm  # before the next model loads
         sizes.append(size)
         points.extend(ScalePoint(spec.name, size.parameters, line, correct, scored) for line, correct, scored in lines)
-    yield progress("", total)
+    yield progress("", total, f"Done: {len(specs)} models compared.")
 
 
 # ---- the CoT tab: one GSM8K slice ----------------------------------------------------------------------
@@ -183,13 +199,11 @@ def compare_cot(service: ModelService, names: Sequence[str], numbers: Sequence[i
     numbers = list(numbers)
     problems = [cot.gsm8k_problem(number) for number in numbers]
     plan = cot.evaluation_plan(len(problems), modes, settings, batch_size)
-    cost = budget.Cost()
-    for spec in specs:
-        prompts = prompt_model(service, spec)
+
+    def price(prompts: PromptModel) -> budget.Cost:
         ids = {mode: [cot.prompt_token_ids(prompts, cot.build_prompt(prompts, mode, p.question, settings), settings)
                       for p in problems] for mode in modes}
-        cost += cot.evaluation_cost(ids, plan, settings)
-    budget.check(cost, limits, "This comparison", "fewer models, problems or modes, or fewer new tokens")
+        return cot.evaluation_cost(ids, plan, settings)
 
     def run(lm: LanguageModel) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
         progress = None
@@ -198,7 +212,8 @@ def compare_cot(service: ModelService, names: Sequence[str], numbers: Sequence[i
         accuracies = cot.accuracy_by_mode(progress.outcomes, modes)
         yield len(numbers) * len(modes), [(a.mode, a.correct, a.scored) for a in accuracies]
 
-    yield from _compare(service, specs, cot_fairness(settings), len(numbers) * len(modes), run)
+    yield from _compare(service, specs, cot_fairness(settings), len(numbers) * len(modes), price,
+                        "problems or modes, or fewer new tokens", limits, run)
 
 
 # ---- the few-shot tab: the sweep over k -------------------------------------------------------------------
@@ -222,14 +237,11 @@ def compare_few_shot(service: ModelService, names: Sequence[str], request: FewSh
     specs = check_models(service, names)
     request = replace(request, fmt=replace(request.fmt, use_chat_template=False))
     settings = shot_settings(len(request.examples))
-    cost = budget.Cost()
-    for spec in specs:
-        prompts = prompt_model(service, spec)
+
+    def price(prompts: PromptModel) -> budget.Cost:
         labels_ids = label_token_ids(prompts, request.labels, False) if request.labels else []
         plan = few_shot_sweep.sweep_prompts(prompts, request, eval_set, limits, settings)
-        cost += few_shot_sweep.sweep_cost(prompts, plan, labels_ids,
-                                          few_shot_sweep.answer_tokens(prompts, eval_set, limits))
-    budget.check(cost, limits, "This comparison", f"fewer models, or {few_shot_sweep.SWEEP_LOWER}")
+        return few_shot_sweep.sweep_cost(prompts, plan, labels_ids, few_shot_sweep.answer_tokens(prompts, eval_set, limits))
 
     def run(lm: LanguageModel) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
         results = []
@@ -238,4 +250,5 @@ def compare_few_shot(service: ModelService, names: Sequence[str], request: FewSh
             yield len(results), []
         yield len(results), [(a.setting, a.correct, a.scored) for a in few_shot_sweep.accuracy_by_setting(results)]
 
-    yield from _compare(service, specs, few_shot_fairness(request), len(settings) * len(eval_set), run)
+    yield from _compare(service, specs, few_shot_fairness(request), len(settings) * len(eval_set), price,
+                        few_shot_sweep.SWEEP_LOWER, limits, run)
