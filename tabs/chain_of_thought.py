@@ -10,8 +10,10 @@ import pandas as pd
 from playground.core.service import ModelService
 from playground.language import chain_of_thought as cot
 from playground.language.answers import format_number
+from playground.language import scale
 from playground.language.generation import SamplingSettings
 from serving.files import keep
+from tabs import scale_panel
 from tabs.common import (
     CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
 )
@@ -91,6 +93,20 @@ def build(service: ModelService) -> None:
         table = gr.Dataframe(interactive=False, wrap=True, max_height=400)
         download = gr.File(label="Results (CSV)")
 
+    with gr.Accordion("Does scale matter? Accuracy against model size", open=False):
+        gr.Markdown("The same GSM8K problems in each mode on two or more models: accuracy against parameter "
+                    f"count, one line per mode. {scale_panel.NOTICE}")
+        scale_models = scale_panel.model_choices(service)
+        with gr.Row():
+            scale_first = gr.Number(1, label="First GSM8K test problem", precision=0)
+            scale_count = gr.Number(2, label=f"Problems (up to {limits.max_batch_items})", precision=0)
+            scale_modes = gr.CheckboxGroup(list(scale.COT_MODES), value=list(scale.COT_MODES), label="Modes (lines)",
+                                           elem_id="cot-scale-modes")
+        with gr.Row():
+            compare_sizes = gr.Button("Plot accuracy against size", variant="primary")
+            stop_sizes = gr.Button("Stop")
+        scale_outputs = scale_panel.outputs("cot")
+
     @user_errors
     def show_problem(value):
         problem = cot.gsm8k_problem(value)
@@ -126,6 +142,14 @@ def build(service: ModelService) -> None:
             done = state.steps_done == state.steps_total
             yield _batch_view(state.outcomes, chosen, done)
 
+    @user_errors
+    def measure_sizes(models, scale_first_problem, scale_problems, batch_size, scale_modes, max_new_tokens, exemplars,
+                      progress=gr.Progress()):
+        numbers = cot.check_problem_range(scale_first_problem, scale_problems, limits)
+        settings = cot.CotSettings(max_new_tokens=max_new_tokens, exemplars=exemplars)
+        yield from scale_panel.streamed(service, lambda: scale.compare_cot(
+            service, models, numbers, scale_modes, settings, batch_size, limits), progress)
+
     load.click(show_problem, number, [question, reference], api_name="cot_problem", **CHEAP_EVENT)
     number.submit(show_problem, number, [question, reference], api_visibility="private", **CHEAP_EVENT)
     pick_random.click(lambda: random.randint(1, len(cot.gsm8k_test())), None, number, api_visibility="private",
@@ -137,6 +161,10 @@ def build(service: ModelService) -> None:
     measured = evaluate.click(measure, [model, first_number, count, batch_size, modes, *knobs],
                               [summary, chart, table, download], api_name="cot_accuracy", **language)
     stop_batch.click(None, None, None, cancels=[measured], api_visibility="private")
+    sized = compare_sizes.click(measure_sizes, [scale_models, scale_first, scale_count, batch_size, scale_modes,
+                                                max_new_tokens, exemplars], list(scale_outputs), api_name="cot_scale",
+                                **language)
+    stop_sizes.click(None, None, None, cancels=[sized], api_visibility="private")
 
 
 def _batch_view(outcomes, modes, done: bool) -> tuple:

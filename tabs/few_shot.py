@@ -17,6 +17,8 @@ from playground.core.user_text import markdown_text
 from playground.language.few_shot_sweep import accuracy_by_setting, checked_eval_set, sweep, sweep_settings
 from playground.language.generation import SamplingSettings
 from playground.language.remote.model import RemoteLanguageModel
+from playground.language.scale import compare_few_shot
+from tabs import scale_panel
 from tabs.common import (
     CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
 )
@@ -116,6 +118,15 @@ def build(service: ModelService) -> None:
         items = gr.Dataframe(headers=ITEM_COLUMNS, interactive=False, wrap=True, max_height=400,
                              label="Per-item results")
 
+    with gr.Accordion("Does scale matter? Accuracy against model size", open=False):
+        gr.Markdown("The sweep over k = 0, 1, 4, 8 on the held-out set above, on two or more models: accuracy "
+                    f"against parameter count, one line per k. {scale_panel.NOTICE}")
+        scale_models = scale_panel.model_choices(service)
+        with gr.Row():
+            compare_sizes = gr.Button("Plot accuracy against size", variant="primary")
+            stop_sizes = gr.Button("Stop", variant="stop")
+        scale_outputs = scale_panel.outputs("few-shot")
+
     form = [model, instruction, input_name, output_name, chat, examples, query, answer, labels, k, order, seed]
 
     @user_errors
@@ -159,6 +170,15 @@ def build(service: ModelService) -> None:
                 yield _sweep_outputs(results, settings, total, request.seed)
 
     @user_errors
+    def sweep_sizes(models, instruction, input_name, output_name, examples, answer, labels, held_out,
+                    progress=gr.Progress()):
+        request = checked_request(instruction, input_name, output_name, False, _rows(examples), "", answer, labels, 0,
+                                  AS_GIVEN, 0, limits, query_required=False)
+        eval_set = checked_eval_set(_rows(held_out), request, limits)
+        yield from scale_panel.streamed(service, lambda: compare_few_shot(service, models, request, eval_set, limits),
+                                        progress)
+
+    @user_errors
     def add_example(example_table, input_text, output_text, answer_type, labels_text):
         new = examples_from_rows([[input_text, output_text]], limits, what="new example")
         if not new:
@@ -188,6 +208,10 @@ def build(service: ModelService) -> None:
     sweeping = sweep_button.click(sweep_shots, sweep_inputs, [sweep_summary, chart, items], api_name="sweep_shots",
                                   **language)
     stop.click(None, None, None, cancels=[sweeping], api_visibility="private", **CHEAP_EVENT)
+    sized = compare_sizes.click(sweep_sizes, [scale_models, instruction, input_name, output_name, examples, answer,
+                                              labels, eval_table], list(scale_outputs), api_name="few_shot_scale",
+                                **language)
+    stop_sizes.click(None, None, None, cancels=[sized], api_visibility="private", **CHEAP_EVENT)
 
 
 def _sweep_outputs(results: list, settings: list, total: int, seed: int) -> tuple:

@@ -9,6 +9,7 @@ import weakref
 from dataclasses import replace
 
 import pytest
+from playwright.sync_api import expect
 
 from playground.core.errors import ModelUnavailableError, PlaygroundError
 from playground.core.offline_models import GEMMA3_270M, OfflineGguf, gguf_file, is_installed
@@ -152,3 +153,63 @@ def test_gemma_is_registered_with_its_licence_and_an_install_hint(test_settings,
     assert not is_installed(missing)
     with pytest.raises(ModelUnavailableError, match="not installed. Install it with: pip install no-such"):
         gguf_file(missing, tmp_path)
+
+
+# --- the two tabs: endpoints and the page ------------------------------------------------------------------
+
+def test_cot_scale_endpoint_returns_the_chart_and_the_table_of_both_models(client, service):
+    names = [tiny_name(service), SMOLLM2]
+    summary, chart, table = client.predict(models=names, scale_first_problem=5, scale_problems=1, batch_size=1,
+                                           scale_modes=[cot.DIRECT, cot.ZERO_SHOT], max_new_tokens=4, exemplars=1,
+                                           api_name="/cot_scale")
+    assert "Done: 2 models compared" in summary and "same prompts" in summary and "Apache-2.0" in summary
+    assert [row[0] for row in table["data"]] == names  # smallest first
+    assert table["data"][1][1] == "134.5M"
+    assert chart["columns"][:3] == ["parameters (millions)", "accuracy %", "line"] and chart["mark"] == "line"
+    lines = {(row[3], row[2]) for row in chart["data"]}  # (model, mode)
+    assert lines == {(name, mode) for name in names for mode in (cot.DIRECT, cot.ZERO_SHOT)}
+
+
+@pytest.mark.parametrize("inputs, message", [
+    (dict(models=[SMOLLM2]), "two or more models"),
+    (dict(scale_modes=[cot.SELF_CONSISTENCY]), "not in the list of choices"),  # Gradio checks the choices
+    (dict(scale_problems=0), "number of problems"),
+])
+def test_cot_scale_endpoint_refuses_bad_input_with_a_message(client, service, inputs, message):
+    values = dict(models=[tiny_name(service), SMOLLM2], scale_first_problem=1, scale_problems=1, batch_size=1,
+                  scale_modes=[cot.DIRECT], max_new_tokens=4, exemplars=1)
+    with pytest.raises(Exception, match=message):
+        client.predict(**{**values, **inputs}, api_name="/cot_scale")
+
+
+def test_few_shot_scale_endpoint_sweeps_k_on_each_model(client, service):
+    task = load_tasks()["sentiment"]
+    summary, chart, table = client.predict(
+        models=[tiny_name(service), SMOLLM2], instruction=task.format.instruction, input_name=task.format.input_name,
+        output_name=task.format.output_name, examples={"headers": ["input", "output"], "data": [
+            [e.input, e.output] for e in task.examples]}, answer=task.answer, labels=", ".join(task.labels),
+        held_out={"headers": ["input", "expected"], "data": [[task.eval_set[0].input, task.eval_set[0].output]]},
+        api_name="/few_shot_scale")
+    assert "Done: 2 models compared" in summary and "likeliest label" in summary
+    assert table["headers"][3:] == ["k=0", "k=1", "k=4", "k=8"] and len(table["data"]) == 2
+    assert len(chart["data"]) == 8
+
+
+def test_cot_page_plots_accuracy_against_size(page, service):
+    page.get_by_role("tab", name="CoT compare").click()
+    page.get_by_text("Generation settings").click()
+    tokens = page.get_by_label("number input for Max new tokens per answer")
+    tokens.fill("4")
+    tokens.press("Enter")
+    page.get_by_text("Does scale matter? Accuracy against model size").click()
+    for mode in (cot.ZERO_SHOT, cot.FEW_SHOT):
+        page.locator("#cot-scale-modes").get_by_label(mode, exact=True).uncheck()
+    page.get_by_role("button", name="Plot accuracy against size").click()
+    summary = page.locator("#cot-scale-summary")
+    expect(summary).to_contain_text("Done: 2 models compared", timeout=240_000)
+    expect(summary).to_contain_text("same prompts")
+    table = page.locator("#cot-scale-table")
+    for name in (tiny_name(service), SMOLLM2):
+        expect(table).to_contain_text(name)
+    expect(table).to_contain_text("/2 (")  # each model's direct answers, scored out of 2 problems
+    expect(page.locator("#cot-scale-chart")).to_be_visible()

@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from playground.core import budget
 from playground.core.cache import CacheKey
 from playground.core.errors import PlaygroundError
-from playground.core.offline_models import offline_gguf
+from playground.core.offline_models import is_installed, offline_gguf
 from playground.core.registry import ModelSpec
 from playground.core.service import ModelService
 from playground.core.settings import Limits
@@ -69,6 +69,22 @@ def check_models(service: ModelService, names: Sequence[str] | None) -> list[Mod
         raise PlaygroundError(f"{remote[0]} runs on an inference server: its parameter count cannot be read here. "
                               "Compare models whose weights load in this app.")
     return specs
+
+
+def comparable_models(service: ModelService) -> list[str]:
+    """The registered models whose weights load here, in registry order."""
+    return [spec.name for spec in service.registry.specs("language") if not spec.is_remote]
+
+
+def default_models(service: ModelService) -> list[str]:
+    """What a comparison starts with: the default model and the installed offline models (no download
+    needed), topped up to two from the registry."""
+    specs = [spec for spec in service.registry.specs("language") if not spec.is_remote]
+    chosen = [spec.name for spec in specs
+              if spec.name == service.registry.default("language") or (offline_gguf(spec.source) and is_installed(
+                  offline_gguf(spec.source)))]
+    chosen += [spec.name for spec in specs if spec.name not in chosen][:max(0, 2 - len(chosen))]
+    return chosen
 
 
 @dataclass
