@@ -25,7 +25,7 @@ from playground.core.service import ModelService
 from playground.core.settings import load_settings
 from playground.language import chain_of_thought as cot
 from playground.language.batches import generate_batch
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 
 MODEL = "SmolLM2-135M-Instruct (offline demo)"
 

@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 from playground.core.errors import PlaygroundError
 from playground.language import chain_of_thought as cot
 from playground.language.batches import generate_batch
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
+from playground.views.chain_of_thought import shown_text, verdict
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 ROGER = "Roger has 5 tennis balls. He buys 2 more cans of tennis balls. Each can has 3 tennis balls. How many tennis balls does he have now?"
@@ -145,12 +146,12 @@ def test_self_consistency_votes_k_seeded_samples(tiny):
     assert len(set(result.texts)) > 1  # sampled, not greedy
     assert result.answer == cot.majority_vote(result.answers)
     assert again.texts == result.texts and other_seed.texts != result.texts
-    assert "votes:" in cot.verdict(result) and "── sample 4" in cot.shown_text(result)
+    assert "votes:" in verdict(result) and "── sample 4" in shown_text(result)
 
 
 def test_an_unscored_problem_says_so(tiny):
     result = run(tiny, cot.DIRECT, cot.Problem(ROGER, None), fast())[-1]
-    assert result.correct is None and "not scored" in cot.verdict(result)
+    assert result.correct is None and "not scored" in verdict(result)
 
 
 def test_evaluation_fills_every_problem_and_mode_and_writes_a_csv(tiny, service):

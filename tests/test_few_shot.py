@@ -9,13 +9,14 @@ import torch
 
 from playground.core.errors import PlaygroundError
 from playground.language.few_shot import (
-    AS_GIVEN, FREE_TEXT, LABELS, RANDOM_LABELS, SHUFFLED, Example, checked_request, choose_shots, label_log_likelihoods,
-    label_probabilities, label_token_ids, labels_with_outputs, load_tasks, prompt_for, run_few_shot, shared_prefix,
+    AS_GIVEN, FREE_TEXT, LABELS, RANDOM_LABELS, SHUFFLED, Example, checked_request, choose_shots,
+    label_probabilities, label_token_ids, labels_with_outputs, load_tasks, prompt_for, run_few_shot,
     build_prompt,
 )
+from playground.language.label_scoring import label_log_likelihoods, shared_prefix
 from playground.core.settings import Limits
 from playground.language.few_shot_sweep import accuracy_by_setting, checked_eval_set, sweep, sweep_settings
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 LIMITS = Limits()
