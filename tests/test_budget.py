@@ -16,7 +16,7 @@ from playground.core import budget
 
 from playground.language import chain_of_thought as cot
 
-from playground.language import few_shot
+from playground.language import few_shot, label_scoring
 
 from playground.core.errors import PlaygroundError
 from playground.core.settings import Limits
@@ -180,7 +180,7 @@ def test_labels_share_the_prompt_cache_in_chunks_and_score_as_if_alone(smollm2, 
     labels = [f"label {i} " + "very " * (i % 5) + "long" for i in range(40)]
     prompt = prompt_for(smollm2, few_shot_request(labels[:2], examples=6, k=6), LIMITS)
     labels_ids = label_token_ids(smollm2, labels, False)
-    monkeypatch.setattr(few_shot, "LABEL_CHUNK_LOGIT_BYTES", 4 * len(smollm2.tokenizer) * 30)  # 30 tokens a chunk
+    monkeypatch.setattr(label_scoring, "LABEL_CHUNK_LOGIT_BYTES", 4 * len(smollm2.tokenizer) * 30)  # 30 tokens a chunk
     with counted(smollm2.model) as work:
         scores = label_log_likelihoods(smollm2, prompt.ids, labels_ids)
     fed = sum(len(ids) - 1 for ids in labels_ids)

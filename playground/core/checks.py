@@ -58,8 +58,14 @@ def prompt(value: Any, limits: Limits) -> str:
 
 
 def split_list(text: Any) -> list[str]:
-    """The one list syntax: items separated by commas; blanks around and between them are dropped."""
-    return [part.strip() for part in (text or "").split(",") if part.strip()] if isinstance(text, str) else []
+    """The one syntax for a list a person types (labels): one item per line, or a single line split on commas
+    (so a label on its own line may hold a comma); blank items are dropped, the rest stripped."""
+    if not isinstance(text, str):
+        return []
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) == 1:
+        lines = [part.strip() for part in lines[0].split(",") if part.strip()]
+    return lines
 
 
 def labels(value: Any, limits: Limits) -> tuple[str, ...]:
