@@ -9,7 +9,7 @@ import pandas as pd
 
 from playground.core.errors import PlaygroundError
 from playground.language.few_shot import (
-    ANSWER_TYPES, AS_GIVEN, LABELS, ORDERS, FewShotRequest, checked_request, examples_from_rows,
+    ANSWER_TYPES, AS_GIVEN, LABELS, ORDERS, checked_request, examples_from_rows,
     labels_with_outputs, load_tasks, prompt_for, run_few_shot,
 )
 from playground.core.service import ModelService

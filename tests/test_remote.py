@@ -268,7 +268,7 @@ def test_chain_of_thought_over_remote_gives_scored_answers(remote, remote_servic
     direct = list(cot.stream_mode(remote, cot.DIRECT, problem, settings))[-1]
     voted = list(cot.stream_mode(remote, cot.SELF_CONSISTENCY, problem, settings))[-1]
     assert len(streamed) > 3 and not streamed[0].finished and streamed[-1].finished  # text arrives as written
-    whole = cot.mode_batch(remote, [cot.build_prompt(remote, cot.ZERO_SHOT, problem.question, settings)],
+    whole = cot.mode_batch(remote, [cot.build_cot_prompt(remote, cot.ZERO_SHOT, problem.question, settings)],
                            cot.ZERO_SHOT, settings)
     assert streamed[-1].texts[0].endswith(whole.rows[0].text.strip())  # greedy: streamed or whole, the same text
     assert direct.finished and direct.reference == Fraction(7) and direct.new_tokens > 0

@@ -145,7 +145,7 @@ class Prompt:
     stop_strings: tuple[str, ...]
 
 
-def build_prompt(lm: LanguageBackend, mode: str, question: str, settings: CotSettings) -> Prompt:
+def build_cot_prompt(lm: LanguageBackend, mode: str, question: str, settings: CotSettings) -> Prompt:
     exemplars = gsm8k_exemplars()[: settings.exemplars] if mode in (FEW_SHOT, SELF_CONSISTENCY) else ()
     answer_start = {DIRECT: DIRECT_TRIGGER, ZERO_SHOT: ZERO_SHOT_TRIGGER}.get(mode, "")
     # A direct answer is one line; reasoning may take several, until the model starts a new question.
@@ -224,14 +224,14 @@ def check_compare_budget(lm: LanguageBackend, problem: Problem, modes: Sequence[
     """Refuse up front a comparison whose modes together would cost more than one request may."""
     cost = budget.Cost()
     for mode in modes:
-        ids = prompt_token_ids(lm, build_prompt(lm, mode, problem.question, settings), settings)
+        ids = prompt_token_ids(lm, build_cot_prompt(lm, mode, problem.question, settings), settings)
         cost += batch_cost([ids], settings.max_new_tokens, _generation_args(mode, settings)["samples_per_prompt"])
     budget.check(cost, limits, "This comparison", COMPARE_LOWER)
 
 
 def stream_mode(lm: LanguageBackend, mode: str, problem: Problem, settings: CotSettings) -> Iterator[ModeResult]:
     """One mode on one problem, yielding the answer as it is written; the last result is scored."""
-    prompt = build_prompt(lm, mode, problem.question, settings)
+    prompt = build_cot_prompt(lm, mode, problem.question, settings)
     args = _generation_args(mode, settings)
     for output in lm.stream_many([rendered(lm, prompt, settings)], args["sampling"], settings.max_new_tokens,
                                  args["samples_per_prompt"], args["seed"], prompt.stop_strings):
@@ -282,7 +282,7 @@ def evaluate(lm: LanguageBackend, numbers: Sequence[int], modes: Sequence[str], 
     yields after every call, so a person sees accuracy grow and can stop it."""
     batch_size = checks.whole_number(batch_size, "Sequences per batch", 1, limits.max_generation_batch)
     outcomes = tuple(ProblemOutcome(number, gsm8k_problem(number)) for number in numbers)
-    prompts = {mode: [build_prompt(lm, mode, o.problem.question, settings) for o in outcomes] for mode in modes}
+    prompts = {mode: [build_cot_prompt(lm, mode, o.problem.question, settings) for o in outcomes] for mode in modes}
     ids = {mode: [prompt_token_ids(lm, p, settings) for p in prompts[mode]] for mode in modes}
     plan = []  # (mode, indices of the problems generated together)
     for chunk in _chunks(range(len(outcomes)), batch_size):

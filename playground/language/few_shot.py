@@ -183,7 +183,7 @@ def plain_prompt(fmt: PromptFormat, shots: Sequence[Example], query: str) -> str
     return "\n\n".join(blocks)
 
 
-def build_prompt(
+def build_few_shot_prompt(
     lm: LanguageBackend, fmt: PromptFormat, shots: Sequence[Example], query: str, limits: Limits
 ) -> FewShotPrompt:
     if fmt.use_chat_template:
@@ -260,7 +260,7 @@ def checked_request(
 
 def prompt_for(lm: LanguageBackend, request: FewShotRequest, limits: Limits) -> FewShotPrompt:
     shots = choose_shots(request.examples, request.k, request.order, request.seed, request.labels)
-    prompt = build_prompt(lm, request.fmt, shots, request.query, limits)
+    prompt = build_few_shot_prompt(lm, request.fmt, shots, request.query, limits)
     budget.check(budget.forward(prompt.token_count), limits, "This prompt", "fewer or shorter examples")
     return prompt
 

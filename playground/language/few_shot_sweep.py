@@ -15,7 +15,7 @@ from playground.core.settings import Limits
 from playground.core.stopping import check_wanted
 from playground.language.backend import LanguageBackend
 from playground.language.few_shot import (
-    AS_GIVEN, LABELS, RANDOM_LABELS, SHUFFLED, Example, FewShotPrompt, FewShotRequest, answer_text, build_prompt,
+    AS_GIVEN, LABELS, RANDOM_LABELS, SHUFFLED, Example, FewShotPrompt, FewShotRequest, answer_text, build_few_shot_prompt,
     check_outputs_are_labels, choose_shots, examples_from_rows, label_token_ids,
 )
 from playground.language.label_scoring import label_scoring_cost, shared_prefix_length
@@ -75,7 +75,7 @@ def sweep_prompts(lm: LanguageBackend, request: FewShotRequest, eval_set: Sequen
     plan = []
     for setting in sweep_settings(len(request.examples)):
         shots = choose_shots(request.examples, setting.k, setting.order, request.seed, request.labels)
-        plan.append((setting, [build_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]))
+        plan.append((setting, [build_few_shot_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]))
     return plan
 
 

@@ -16,6 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from playground.core import budget, checks
+from playground.core.errors import PlaygroundError
 from playground.core.knobs import SAMPLING_KNOBS
 from playground.core.registry import ModelSpec
 from playground.core.settings import Settings
@@ -89,7 +90,7 @@ class LocalLanguageModel:
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )["input_ids"]
         if ids.shape[1] >= self.context_length:
-            raise checks.PlaygroundError(
+            raise PlaygroundError(
                 f"The prompt is {ids.shape[1]:,} tokens; {self.name} reads at most {self.context_length:,}.")
         return RenderedPrompt(text, ids.to(self.device))
 
