@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from playground.core.registry import SMOLLM2_SOURCE  # noqa: E402
 from playground.core.service import ModelService  # noqa: E402
 from playground.core.settings import Limits, load_settings  # noqa: E402
-from playground.language.generation import SamplingSettings  # noqa: E402
+from playground.language.sampling_settings import SamplingSettings  # noqa: E402
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 LIMITS = Limits()

@@ -21,7 +21,7 @@ from playground.language.remote.endpoint import RemoteEndpoint
 
 
 def _language(spec: ModelSpec, settings: Settings) -> str:
-    from playground.language.loader import weights_location
+    from playground.language.weights import weights_location
 
     patterns = ["*.json", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
     if spec.is_remote:  # the weights stay on the server; only the tokenizer is used here

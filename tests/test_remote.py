@@ -20,7 +20,7 @@ from playground.core.settings import Settings, load_settings
 from playground.language import chain_of_thought as cot
 from playground.language.few_shot import FewShotRequest, PromptFormat, Example, LABELS, AS_GIVEN, run_few_shot
 from playground.language.few_shot_sweep import sweep
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.remote.endpoint import RemoteEndpoint
 from playground.language.remote.openai_api import RemoteServerError
 from playground.language.remote.operations import next_top_tokens, remote_stages
@@ -268,8 +268,8 @@ def test_chain_of_thought_over_remote_gives_scored_answers(remote, remote_servic
     direct = list(cot.stream_mode(remote, cot.DIRECT, problem, settings))[-1]
     voted = list(cot.stream_mode(remote, cot.SELF_CONSISTENCY, problem, settings))[-1]
     assert len(streamed) > 3 and not streamed[0].finished and streamed[-1].finished  # text arrives as written
-    whole = cot.remote_batch(remote, [cot.build_prompt(remote, cot.ZERO_SHOT, problem.question, settings)],
-                             cot.ZERO_SHOT, settings)
+    whole = cot.mode_batch(remote, [cot.build_cot_prompt(remote, cot.ZERO_SHOT, problem.question, settings)],
+                           cot.ZERO_SHOT, settings)
     assert streamed[-1].texts[0].endswith(whole.rows[0].text.strip())  # greedy: streamed or whole, the same text
     assert direct.finished and direct.reference == Fraction(7) and direct.new_tokens > 0
     assert len(voted.texts) == 3 and sum(count for _, count in voted.votes()) == 3

@@ -11,49 +11,35 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from playground.core import budget
 from playground.core.stopping import StopWhenUnwanted, start_thread
-from playground.language.generation import SamplingSettings
-from playground.language.loader import LanguageModel
+from playground.language.results import BatchOutput, RowOutput
+from playground.language.sampling import end_token_ids
+from playground.language.sampling_settings import SamplingSettings
+from playground.language.seeding import seed_sampling
+
+if TYPE_CHECKING:  # the local backend calls these with itself
+    from playground.language.local import LocalLanguageModel
 
 # Stop strings are short, so the last few tokens of a row always contain one that just appeared.
 _STOP_TAIL_TOKENS = 6
-
-
-@dataclass(frozen=True)
-class RowOutput:
-    text: str  # the continuation, cut before any stop string
-    new_tokens: int  # tokens the model produced for this row (its end token included)
-    seconds: float  # from the start of the call until this row finished
-
-
-@dataclass(frozen=True)
-class BatchOutput:
-    rows: tuple[RowOutput, ...]
-    seconds: float
-    finished: bool = True  # False for the snapshots a stream yields while generating
-
-    @property
-    def new_tokens(self) -> int:
-        return sum(row.new_tokens for row in self.rows)
 
 
 class _RowTracker(StoppingCriteria):
     """Called by `generate` after every step: notes when each row ends (end token or stop string),
     stops the whole call when asked to (a cancelled request), and hands the text so far to a stream."""
 
-    def __init__(self, lm: LanguageModel, prompt_width: int, stop_strings: Sequence[str],
+    def __init__(self, lm: LocalLanguageModel, prompt_width: int, stop_strings: Sequence[str],
                  cancel: threading.Event, snapshots: queue.Queue | None):
         self.tokenizer = lm.tokenizer
         self.prompt_width = prompt_width
         self.stop_strings = tuple(stop_strings)
-        self.end_ids = _end_token_ids(lm)
+        self.end_ids = end_token_ids(lm)
         self.cancel = cancel
         self.snapshots = snapshots
         self.start = time.perf_counter()
@@ -98,14 +84,6 @@ class _RowTracker(StoppingCriteria):
         return BatchOutput(tuple(rows), elapsed, finished)
 
 
-def _end_token_ids(lm: LanguageModel) -> set[int]:
-    ids = lm.model.generation_config.eos_token_id
-    ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
-    if lm.tokenizer.eos_token_id is not None:
-        ids.add(lm.tokenizer.eos_token_id)
-    return ids
-
-
 def _cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
     cut = min((text.find(stop) for stop in stop_strings if stop in text), default=len(text))
     return text[:cut]
@@ -123,7 +101,7 @@ def left_padded(prompts: Sequence[Sequence[int]], pad_id: int, device: torch.dev
     return ids.to(device), mask.to(device)
 
 
-def _shared_prompts(lm: LanguageModel, ids: torch.Tensor, mask: torch.Tensor, samples: int):
+def _shared_prompts(lm: LocalLanguageModel, ids: torch.Tensor, mask: torch.Tensor, samples: int):
     """Each prompt run once, its cache (all tokens but the last) copied for its `samples` rows: what
     `num_return_sequences` would do, without running every prompt once per sample. Positions are
     counted as `generate` counts them, from the first real token of each left-padded row."""
@@ -135,7 +113,7 @@ def _shared_prompts(lm: LanguageModel, ids: torch.Tensor, mask: torch.Tensor, sa
     return ids.repeat_interleave(samples, dim=0), mask.repeat_interleave(samples, dim=0), cache
 
 
-def _run(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings, max_new_tokens: int,
+def _run(lm: LocalLanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings, max_new_tokens: int,
          seed: int, stop_strings: Sequence[str], samples_per_prompt: int, tracker_args: dict) -> _RowTracker:
     pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id
     ids, mask = left_padded(prompts, pad_id, lm.device)
@@ -143,7 +121,7 @@ def _run(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: Sampling
     if samples_per_prompt > 1 and ids.shape[1] > 1:
         ids, mask, cache = _shared_prompts(lm, ids, mask, samples_per_prompt)
     tracker = _RowTracker(lm, ids.shape[1], stop_strings, **tracker_args)
-    torch.manual_seed(int(seed))
+    seed_sampling(seed)
     with torch.inference_mode():
         lm.model.generate(
             ids, attention_mask=mask, past_key_values=cache, max_new_tokens=max_new_tokens, pad_token_id=pad_id,
@@ -160,7 +138,7 @@ def batch_cost(prompts: Sequence[Sequence[int]], max_new_tokens: int, samples_pe
     return budget.generation(width, max_new_tokens, rows=len(prompts) * samples_per_prompt, prompt_rows=len(prompts))
 
 
-def generate_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
+def generate_batch(lm: LocalLanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
                    max_new_tokens: int, seed: int = 0, stop_strings: Sequence[str] = (),
                    samples_per_prompt: int = 1) -> BatchOutput:
     """`samples_per_prompt` continuations of each prompt, rows grouped by prompt; seeded, so it repeats."""
@@ -169,7 +147,7 @@ def generate_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling
     return tracker.snapshot(finished=True)
 
 
-def stream_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
+def stream_batch(lm: LocalLanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
                  max_new_tokens: int, seed: int = 0, stop_strings: Sequence[str] = (),
                  samples_per_prompt: int = 1) -> Iterator[BatchOutput]:
     """Like `generate_batch`, yielding the text so far as it grows; the last item has `finished=True`.

@@ -28,8 +28,12 @@ from playground.core.settings import Limits
 from playground.core.stopping import check_wanted
 from playground.language import chain_of_thought as cot
 from playground.language import few_shot_sweep
+from playground.language.backend import LanguageBackend
 from playground.language.few_shot import AS_GIVEN, Example, FewShotRequest, label_token_ids
-from playground.language.loader import LanguageModel, context_length_of, weights_location
+from playground.language.generation import encode_prompt
+from playground.language.local import context_length_of
+from playground.language.results import RenderedPrompt
+from playground.language.weights import weights_location
 
 COT_MODES = (cot.DIRECT, cot.ZERO_SHOT, cot.FEW_SHOT)  # self-consistency samples: not one shared greedy prompt
 SHOT_COUNTS = (0, 1, 4, 8)
@@ -42,7 +46,7 @@ class ModelSize:
     embedding_parameters: int  # of which the input embedding (most of a small model with a large vocabulary)
 
 
-def model_size(lm: LanguageModel) -> ModelSize:
+def model_size(lm: LanguageBackend) -> ModelSize:
     """Parameters counted in the loaded weights (a model served elsewhere has none here to count)."""
     modules = lm.torch_modules()
     seen: set[int] = set()
@@ -90,7 +94,7 @@ def default_models(service: ModelService) -> list[str]:
 @dataclass
 class PromptModel:
     """A registered model's tokenizer and context length without its weights: enough to build and price its
-    prompts before it loads (it stands in for a LanguageModel there)."""
+    prompts before it loads (it stands in for the backend where prompts are built and priced)."""
 
     name: str
     tokenizer: PreTrainedTokenizerBase
@@ -100,6 +104,10 @@ class PromptModel:
 
     def torch_modules(self) -> list[torch.nn.Module]:
         return []
+
+    def render_prompt(self, text: str, use_chat_template: bool) -> RenderedPrompt:
+        """The ids a local model would run for plain `text` (the comparison never uses a chat template)."""
+        return RenderedPrompt(text, encode_prompt(self, text))
 
 
 def prompt_model(service: ModelService, spec: ModelSpec) -> PromptModel:
@@ -143,7 +151,7 @@ class ScaleProgress:
         return not self.running
 
 
-def _turn(service: ModelService, spec: ModelSpec, keep: bool) -> Iterator[LanguageModel]:
+def _turn(service: ModelService, spec: ModelSpec, keep: bool) -> Iterator[LanguageBackend]:
     """The model for one turn. Unless `keep`, a model the turn had to load is released when it ends, so the
     next model loads into the memory this one held. Callers must not keep the model past their turn."""
     loaded_before = service.is_loaded("language", spec.name)
@@ -152,7 +160,7 @@ def _turn(service: ModelService, spec: ModelSpec, keep: bool) -> Iterator[Langua
         service.cache.release(service.key(spec))
 
 
-Run = Callable[[LanguageModel], Iterator[tuple[int, list[tuple[str, int, int]]]]]
+Run = Callable[[LanguageBackend], Iterator[tuple[int, list[tuple[str, int, int]]]]]
 
 
 def _compare(service: ModelService, specs: Sequence[ModelSpec], fairness: str, per_model: int,
@@ -217,11 +225,11 @@ def compare_cot(service: ModelService, names: Sequence[str], numbers: Sequence[i
     plan = cot.evaluation_plan(len(problems), modes, settings, batch_size)
 
     def price(prompts: PromptModel) -> budget.Cost:
-        ids = {mode: [cot.prompt_token_ids(prompts, cot.build_prompt(prompts, mode, p.question, settings), settings)
+        ids = {mode: [cot.prompt_token_ids(prompts, cot.build_cot_prompt(prompts, mode, p.question, settings), settings)
                       for p in problems] for mode in modes}
         return cot.evaluation_cost(ids, plan, settings)
 
-    def run(lm: LanguageModel) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
+    def run(lm: LanguageBackend) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
         progress = None
         for progress in cot.evaluate(lm, numbers, modes, settings, batch_size, limits):
             yield sum(len(outcome.results) for outcome in progress.outcomes), []
@@ -259,7 +267,7 @@ def compare_few_shot(service: ModelService, names: Sequence[str], request: FewSh
         plan = few_shot_sweep.sweep_prompts(prompts, request, eval_set, limits, settings)
         return few_shot_sweep.sweep_cost(prompts, plan, labels_ids, few_shot_sweep.answer_tokens(prompts, eval_set, limits))
 
-    def run(lm: LanguageModel) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
+    def run(lm: LanguageBackend) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
         results = []
         for result in few_shot_sweep.sweep(lm, request, eval_set, limits, settings):
             results.append(result)

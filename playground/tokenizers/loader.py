@@ -237,7 +237,7 @@ def _transformers(location: str, offline: bool, name: str):
 
 
 def _language_model_tokenizer(spec: ModelSpec, reference: str, settings: Settings):
-    from playground.language.loader import weights_location
+    from playground.language.weights import weights_location
 
     location = weights_location(ModelSpec("language", spec.name, reference), settings)
     return (_transformers(location, settings.offline, spec.name), "the language model's own tokenizer files",
