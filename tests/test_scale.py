@@ -213,3 +213,9 @@ def test_cot_page_plots_accuracy_against_size(page, service):
         expect(table).to_contain_text(name)
     expect(table).to_contain_text("/2 (")  # each model's direct answers, scored out of 2 problems
     expect(page.locator("#cot-scale-chart")).to_be_visible()
+
+
+def test_a_comparison_starts_with_the_default_and_the_installed_offline_models(service):
+    installed = [GEMMA3_270M.name] if is_installed(GEMMA3_270M) else []  # the test set-up does not install Gemma
+    assert scale.default_models(service) == [tiny_name(service), SMOLLM2, *installed]
+    assert GEMMA3_270M.name in scale.comparable_models(service)

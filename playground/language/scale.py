@@ -3,8 +3,8 @@ tab's GSM8K slice (direct answer, zero-shot CoT, few-shot CoT) or the few-shot t
 as accuracy against each model's parameter count, read from its weights.
 
 The comparison is fair by construction: every model reads the same prompt text (plain "Q:/A:" or
-"Input:/Output:" blocks, never a chat template, which base models such as Gemma-3-270M lack), decodes
-greedily, and few-shot shots are drawn with one seed. Models take turns through the one cache: a model this
+"Input:/Output:" blocks, never a chat template, which base models such as Gemma-3-270M lack) with the same
+shots, and decodes greedily (no random draws, so no seed can differ). Models take turns through the one cache: a model this
 comparison had to load is released when its turn ends (the last one stays for the next request), so the
 comparison never holds two models at once. The whole comparison is priced before any model loads, each
 model's share with its own tokenizer.
@@ -83,12 +83,13 @@ def comparable_models(service: ModelService) -> list[str]:
 def default_models(service: ModelService) -> list[str]:
     """What a comparison starts with: the default model and the installed offline models (no download
     needed), topped up to two from the registry."""
+    def ready(spec: ModelSpec) -> bool:
+        offline = offline_gguf(spec.source)
+        return spec.name == service.registry.default("language") or (offline is not None and is_installed(offline))
+
     specs = [spec for spec in service.registry.specs("language") if not spec.is_remote]
-    chosen = [spec.name for spec in specs
-              if spec.name == service.registry.default("language") or (offline_gguf(spec.source) and is_installed(
-                  offline_gguf(spec.source)))]
-    chosen += [spec.name for spec in specs if spec.name not in chosen][:max(0, 2 - len(chosen))]
-    return chosen
+    chosen = [spec.name for spec in specs if ready(spec)]
+    return chosen + [spec.name for spec in specs if spec.name not in chosen][:max(0, 2 - len(chosen))]
 
 
 @dataclass
