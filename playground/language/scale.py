@@ -218,9 +218,9 @@ def cot_fairness(settings: cot.CotSettings) -> str:
 def compare_cot(service: ModelService, names: Sequence[str], numbers: Sequence[int], modes: Sequence[str],
                 settings: cot.CotSettings, batch_size: int, limits: Limits) -> Iterator[ScaleProgress]:
     """GSM8K test problems `numbers` in each mode on each model, one model after another."""
-    specs = check_models(service, names)
     modes = check_cot_modes(modes)
     settings = replace(settings, use_chat_template=False).validated(limits, modes)
+    specs = check_models(service, names)
     numbers = list(numbers)
     problems = [cot.gsm8k_problem(number) for number in numbers]
     plan = cot.evaluation_plan(len(problems), modes, settings, batch_size)
