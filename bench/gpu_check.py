@@ -27,7 +27,7 @@ transformers, huggingface-hub (about 20 MB). Here, once:
 
     echo /.whl/ >> .git/info/exclude
     .venv/bin/python -m pip download --no-deps --only-binary=:all: -d .whl \\
-        diffusers==0.42.1 open-clip-torch==3.3.0 ftfy==6.3.1 wcwidth==0.2.13 importlib-metadata==8.7.0 \\
+        diffusers==0.42.1 open-clip-torch==3.3.0 ftfy==6.3.1 wcwidth==0.9.4 importlib-metadata==10.2.0 \\
         transformers==5.23.0 huggingface-hub==2.4.0
 
 then one device `run` with carry [".whl"] and timeout_s 600 (it needs about 3 minutes there: building and
