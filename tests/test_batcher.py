@@ -148,3 +148,15 @@ def test_next_token_requests_are_answered_between_the_steps_of_a_long_generation
     order.append("next token")
     worker.join()
     assert order == ["next token", "generation"]
+
+
+def test_a_turn_keeps_batches_off_the_model_until_it_ends(service):
+    lm = service.load("language", service.registry.default("language"))
+    batcher = batcher_for(lm, batch_window_ms=0)
+    answered = threading.Event()
+    with batcher.turn():
+        waiting = threading.Thread(target=lambda: (batcher.next_token_logits(ids_of(lm, "Hello")), answered.set()))
+        waiting.start()
+        assert not answered.wait(0.5)  # a streaming sweep holds the model: the next token waits its turn
+    waiting.join(30)
+    assert answered.is_set()

@@ -32,7 +32,8 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from transformers import LogitsProcessor
@@ -59,14 +60,15 @@ def left_padded(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device
 class _Job:
     rows: list[list[int]]  # token ids of each row this job runs
     result: Future = field(default_factory=Future)
-    wanted: Callable[[], bool] | None = None  # the submitting request's "still wanted?" (stopping.py)
+    # The submitting request's context: whoever runs the batch asks it whether the request is still wanted.
+    context: contextvars.Context | None = None
 
     @property
     def width(self) -> int:
         return max(len(row) for row in self.rows)
 
     def unwanted(self) -> bool:
-        return self.wanted is not None and not self.wanted()
+        return self.context is not None and not self.context.run(still_wanted)
 
 
 @dataclass
@@ -181,24 +183,42 @@ class Batcher:
     def _submit_many(self, jobs: list[_Job]) -> list[Any]:
         context = contextvars.copy_context()  # the batch may run on another request's thread
         for job in jobs:
-            job.wanted = lambda: context.run(still_wanted)
+            job.context = context
         with self._changed:
             self._pending.extend(jobs)
             self._changed.notify_all()
-            while not all(job.result.done() for job in jobs):
-                if not self._busy:
-                    self._busy = True
-                    break
-                self._changed.wait()
-            else:
+            if not self._wait_for_turn(lambda: all(job.result.done() for job in jobs)):
                 return [job.result.result() for job in jobs]
         try:
             self._lead(jobs)
         finally:
-            with self._changed:
-                self._busy = False
-                self._changed.notify_all()
+            self._release()
         return [job.result.result() for job in jobs]
+
+    def _wait_for_turn(self, done: Callable[[], bool]) -> bool:
+        """Wait (lock held) until `done()` or the model is free; True when this caller now has the model."""
+        while not done():
+            if not self._busy:
+                self._busy = True
+                return True
+            self._changed.wait()
+        return False
+
+    def _release(self) -> None:
+        with self._changed:
+            self._busy = False
+            self._changed.notify_all()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Have the model to oneself for a block (work that streams, or holds a KV cache between passes):
+        batches wait until it ends. Not tied to a thread, so a generator may hold it across yields."""
+        with self._changed:
+            self._wait_for_turn(lambda: False)
+        try:
+            yield
+        finally:
+            self._release()
 
     def _lead(self, own: list[_Job]) -> None:
         """Run batches (anyone's, oldest first) until this caller's own jobs are done."""
@@ -263,7 +283,8 @@ class Batcher:
     def _dispatch(self, batch: list[_Job]) -> None:
         if isinstance(batch[0], _Exclusive):
             self.stats.note(1)
-            batch[0].result.set_result(batch[0].work())
+            job = batch[0]  # run in its request's context, so its loops ask its own "still wanted?"
+            job.result.set_result(job.context.run(job.work) if job.context is not None else job.work())
         elif isinstance(batch[0], _Forward):
             self._forward(batch)
         else:
