@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from playground.core.settings import Limits
-from playground.language.batcher import Batcher
+from playground.language.batcher import Batcher, Continuation
 from playground.language.few_shot import label_log_likelihoods
 from playground.language.generation import SamplingSettings
 from playground.language.sampling import processor_chain
@@ -86,9 +86,10 @@ REQUESTS = [  # (prompt, knobs, seed, samples): each student's own
 
 
 def generate_with(batcher: Batcher, lm, prompt: str, knobs: SamplingSettings, seed: int, samples: int, tokens: int = 8):
-    processors = [p for _, _, p in processor_chain(knobs) if p is not None]
-    return batcher.generate(ids_of(lm, prompt), processors, knobs.greedy, tokens, seed, samples,
-                            end_ids=[lm.tokenizer.eos_token_id])
+    processors = tuple(p for _, _, p in processor_chain(knobs) if p is not None)
+    rows = (tuple(ids_of(lm, prompt)),) * samples
+    return batcher.generate(Continuation(rows, processors, knobs.greedy, tokens, seed,
+                                         frozenset([lm.tokenizer.eos_token_id])))
 
 
 def test_seeded_generation_in_a_batch_equals_alone_and_leaves_the_global_seed_alone(lm):
@@ -104,15 +105,20 @@ def test_seeded_generation_in_a_batch_equals_alone_and_leaves_the_global_seed_al
 
 
 def test_a_seeded_request_alone_draws_what_generate_draws(service):
+    """Several prompts of different lengths and samples each, left-padded as `generate` pads them."""
+    from playground.language.batches import left_padded as generate_padding
+
     lm = service.load("language", service.registry.default("language"))
-    prompt, knobs, seed, samples = REQUESTS[3]
-    ids = torch.tensor([ids_of(lm, prompt)] * samples)
+    _, knobs, seed, _ = REQUESTS[3]
+    rows = [tuple(ids_of(lm, text)) for text in ("1, 2, 3,", "The capital of France is") for _ in range(2)]
+    ids, mask = generate_padding(rows, lm.tokenizer.pad_token_id, lm.device)
     torch.manual_seed(seed)
     with torch.inference_mode():
-        reference = lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8,
+        reference = lm.model.generate(ids, attention_mask=mask, max_new_tokens=8,
                                       pad_token_id=lm.tokenizer.pad_token_id, **knobs.validated().generate_kwargs())
-    ours = generate_with(batcher_for(lm, batch_window_ms=0), lm, prompt, knobs, seed, samples)
-    assert ours == [row[ids.shape[1]:].tolist()[:len(mine)] for row, mine in zip(reference, ours)]
+    processors = tuple(p for _, _, p in processor_chain(knobs) if p is not None)
+    ours = batcher_for(lm, batch_window_ms=0).generate(Continuation(tuple(rows), processors, False, 8, seed))
+    assert ours == [row[ids.shape[1]:].tolist() for row in reference]
 
 
 def test_a_batch_that_would_not_fit_splits_and_results_do_not_change(lm):
@@ -137,7 +143,8 @@ def test_next_token_requests_are_answered_between_the_steps_of_a_long_generation
     def long_generation():
         def on_step(new):
             started.set()
-        generate_with_steps = batcher.generate(ids_of(lm, "Hello"), [], True, 200, 0, 1, on_step=on_step)
+        generate_with_steps = batcher.generate(Continuation((tuple(ids_of(lm, "Hello")),), greedy=True,
+                                                            max_new_tokens=200, on_step=on_step))
         order.append("generation")
         return generate_with_steps
 

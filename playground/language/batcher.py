@@ -76,19 +76,36 @@ class _Forward(_Job):
     keep: int = 1  # logits of this many final positions come back
 
 
+@dataclass(frozen=True)
+class Continuation:
+    """One request's generation: its rows (prompts, each repeated for its samples), knobs, seed and stop rule.
+
+    Its rows are drawn together, as one `model.generate` call would draw them: its chain sees its own rows
+    left-padded to its own longest (as `generate` sees a padded batch), one multinomial per step over its
+    rows with its own generator. So it gets the same tokens in any batch, and alone the tokens `generate`
+    gives after `torch.manual_seed(seed)`."""
+
+    rows: tuple[tuple[int, ...], ...]
+    processors: tuple[LogitsProcessor, ...] = ()  # its chain, in order (all knobs "off" = plain softmax)
+    greedy: bool = False
+    max_new_tokens: int = 1
+    seed: int = 0
+    end_ids: frozenset[int] = frozenset()
+    row_done: Callable[[list[int]], bool] | None = None  # e.g. a stop string appeared in the row's new tokens
+    on_step: Callable[[list[list[int]]], None] | None = None  # every row's new tokens so far (streaming)
+
+
 @dataclass
 class _Generate(_Job):
-    """`len(rows)` continuations of one prompt (every row starts as the same prompt)."""
-
-    processors: Sequence[LogitsProcessor] = ()  # this request's chain, in order
-    greedy: bool = False
+    request: Continuation | None = None
     generator: torch.Generator | None = None
-    max_new_tokens: int = 1
-    end_ids: frozenset[int] = frozenset()
-    row_done: Callable[[list[int]], bool] | None = None  # e.g. a stop string appeared in the new tokens
-    on_step: Callable[[list[list[int]]], None] | None = None  # new tokens of each row so far (streaming)
+    history: torch.Tensor | None = None  # its rows left-padded to its own width, then the new tokens
     new: list[list[int]] = field(default_factory=list)
     unfinished: list[bool] = field(default_factory=list)
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.request.max_new_tokens
 
 
 @dataclass
@@ -157,19 +174,18 @@ class Batcher:
             scores.append(float(log_probs[torch.arange(len(label)), torch.as_tensor(list(label))].sum()))
         return scores
 
-    def generate(self, prompt: Sequence[int], processors: Sequence[LogitsProcessor], greedy: bool,
-                 max_new_tokens: int, seed: int, samples: int = 1, end_ids: Sequence[int] = (),
-                 row_done: Callable[[list[int]], bool] | None = None,
-                 on_step: Callable[[list[list[int]]], None] | None = None) -> list[list[int]]:
-        """`samples` continuations of `prompt` (their new token ids, each up to and including its end token),
-        drawn with this request's own generator seeded with `seed`: the same tokens whatever else runs.
-        The draws are `model.generate`'s (softmax over the chain's scores, one multinomial over the rows),
-        so alone it gives what `generate` gives after `torch.manual_seed(seed)`."""
-        generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        job = _Generate([list(prompt) for _ in range(samples)], processors=tuple(processors), greedy=greedy,
-                        generator=generator, max_new_tokens=max_new_tokens, end_ids=frozenset(end_ids),
-                        row_done=row_done, on_step=on_step)
-        return self._submit(job)
+    def generate(self, request: Continuation) -> list[list[int]]:
+        """Each row's new token ids (up to and including its end token), drawn with the request's own
+        generator: the same tokens whatever else runs beside it (see `Continuation`)."""
+        return self.generate_all([request])[0]
+
+    def generate_all(self, requests: Sequence[Continuation]) -> list[list[list[int]]]:
+        """Several continuations at once (a sweep's columns): each keeps its own knobs and seed."""
+        device = self.device
+        jobs = [_Generate([list(row) for row in request.rows], request=request,
+                          generator=torch.Generator(device=device).manual_seed(int(request.seed)))
+                for request in requests]
+        return self._submit_many(jobs)
 
     def exclusive(self, work: Callable[[], Any]) -> Any:
         """Run `work` with the model to itself, in turn with the batches (for work that cannot share a pass)."""
@@ -312,6 +328,7 @@ class Batcher:
         for job in batch:
             job.new = [[] for _ in job.rows]
             job.unfinished = [True] * len(job.rows)
+            job.history = left_padded(job.rows, self.pad_id, self.device)[0]
         active = list(batch)
         cache, feed, feed_positions = None, ids, positions
         with torch.inference_mode():
@@ -353,13 +370,13 @@ class Batcher:
         raise ValueError("job not in batch")
 
     def _draw(self, job: _Generate, logits: torch.Tensor) -> torch.Tensor:
-        """This job's next tokens: its chain over its rows (each row's own ids, no padding), then argmax or
-        one multinomial with its generator; finished rows get the pad token, as `generate` gives them."""
-        history = torch.tensor([row + new for row, new in zip(job.rows, job.new)], device=logits.device)
+        """This job's next tokens: its chain over its rows, then argmax or one multinomial with its generator;
+        finished rows get the pad token, as `generate` gives them."""
+        request = job.request
         scores = logits
-        for processor in job.processors:
-            scores = processor(history, scores)
-        if job.greedy:
+        for processor in request.processors:
+            scores = processor(job.history, scores)
+        if request.greedy:
             tokens = torch.argmax(scores, dim=-1)
         else:
             probs = torch.softmax(scores, dim=-1)
@@ -369,10 +386,11 @@ class Batcher:
                 tokens[row] = self.pad_id
                 continue
             job.new[row].append(token)
-            if token in job.end_ids or (job.row_done is not None and job.row_done(job.new[row])):
+            if token in request.end_ids or (request.row_done is not None and request.row_done(job.new[row])):
                 job.unfinished[row] = False
-        if job.on_step is not None:
-            job.on_step([list(new) for new in job.new])
+        job.history = torch.cat([job.history, tokens[:, None]], dim=1)
+        if request.on_step is not None:
+            request.on_step([list(new) for new in job.new])
         return tokens
 
     def _finished(self, job: _Generate) -> bool:
