@@ -322,52 +322,51 @@ class Batcher:
     def _generate(self, batch: list[_Generate]) -> None:
         """One step loop for every request of the batch; each draws from its own rows with its own chain and
         generator, exactly as `model.generate` draws for a batch of its rows alone."""
-        rows = [row for job in batch for row in job.rows]
-        ids, mask, positions = left_padded(rows, self.pad_id, self.device)
-        self.stats.note(*ids.shape)
+        rows = [tuple(row) for job in batch for row in job.rows]
         for job in batch:
             job.new = [[] for _ in job.rows]
             job.unfinished = [True] * len(job.rows)
             job.history = left_padded(job.rows, self.pad_id, self.device)[0]
-        active = list(batch)
-        cache, feed, feed_positions = None, ids, positions
+        extra = {"logits_to_keep": 1} if self._keeps_logits else {}
+        distinct = list(dict.fromkeys(rows))  # samples (and students) sharing a prompt run it once
+        ids, mask, positions = left_padded(distinct, self.pad_id, self.device)
+        self.stats.note(len(rows), ids.shape[1])
         with torch.inference_mode():
-            while active:
-                output = self.model(input_ids=feed, attention_mask=mask, position_ids=feed_positions,
-                                    past_key_values=cache, use_cache=True,
-                                    **({"logits_to_keep": 1} if self._keeps_logits else {}))
-                cache, logits = output.past_key_values, output.logits[:, -1].float()
+            output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **extra)
+            cache, logits = output.past_key_values, output.logits[:, -1].float()
+            if len(distinct) < len(rows):
+                where = {row: index for index, row in enumerate(distinct)}
+                copies = torch.tensor([where[row] for row in rows], device=self.device)
+                cache.batch_select_indices(copies)
+                logits, mask = logits[copies], mask[copies]
+            active = list(batch)
+            while True:
                 drawn, start = [], 0
                 for job in active:
                     drawn.append(self._draw(job, logits[start:start + len(job.rows)]))
                     start += len(job.rows)
                 done = [self._finished(job) for job in active]
                 if any(done):
-                    keep_rows = [i for i, (job, d) in enumerate(zip(active, done)) if not d
-                                 for i in self._row_indices(active, job)]
+                    kept, start = [], 0
                     for job, finished in zip(active, done):
                         if finished and not job.result.done():
                             job.result.set_result(job.new)
-                    drawn = [tokens for tokens, d in zip(drawn, done) if not d]
-                    active = [job for job, d in zip(active, done) if not d]
+                        elif not finished:
+                            kept.extend(range(start, start + len(job.rows)))
+                        start += len(job.rows)
+                    drawn = [tokens for tokens, finished in zip(drawn, done) if not finished]
+                    active = [job for job, finished in zip(active, done) if not finished]
                     if not active:
-                        break
-                    index = torch.tensor(sorted(set(keep_rows)), device=self.device)
+                        return
+                    index = torch.tensor(kept, device=self.device)
                     cache.batch_select_indices(index)
                     mask = mask[index]
-                feed = torch.cat(drawn).unsqueeze(1)
-                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-                feed_positions = mask.sum(-1, keepdim=True) - 1
                 self._serve_waiting_forwards()
-
-    @staticmethod
-    def _row_indices(active: list[_Generate], job: _Generate) -> range:
-        start = 0
-        for other in active:
-            if other is job:
-                return range(start, start + len(job.rows))
-            start += len(other.rows)
-        raise ValueError("job not in batch")
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+                output = self.model(input_ids=torch.cat(drawn).unsqueeze(1), attention_mask=mask,
+                                    position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=cache,
+                                    use_cache=True, **extra)
+                cache, logits = output.past_key_values, output.logits[:, -1].float()
 
     def _draw(self, job: _Generate, logits: torch.Tensor) -> torch.Tensor:
         """This job's next tokens: its chain over its rows, then argmax or one multinomial with its generator;
