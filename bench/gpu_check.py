@@ -240,9 +240,9 @@ class Memory:
 
 
 def check_language(service: ModelService, name: str, sizes: Sizes, device: str, memory: Memory) -> dict:
-    from playground.language.batcher import Batcher
+    from playground.language.batcher import Continuation
     from playground.language.generation import SamplingSettings
-    from playground.language.sampling import next_token_distribution, next_token_stages, processor_chain
+    from playground.language.sampling import chain_of, next_token_distribution, next_token_stages
 
     memory.start()
     lm = service.load("language", name)
@@ -260,16 +260,14 @@ def check_language(service: ModelService, name: str, sizes: Sizes, device: str, 
         logits = batcher.next_token_logits(row)
         return float(next_token_stages(logits, torch.tensor([row], device=lm.device), knobs)[-1].probs.max())
 
-    batcher = Batcher(lm.model, lm.tokenizer.pad_token_id, service.settings.limits)
+    batcher = lm.batcher  # the model's own, as the tabs use it
     serial = timed(lambda: [one_next_token(row) for row in ids], device, 1, warmup=1)[0]
     concurrently([lambda row=row: batched_next_token(row) for row in ids])  # warm-up
     batched, latencies = concurrently([lambda row=row: batched_next_token(row) for row in ids])
 
-    processors = [p for _, _, p in processor_chain(knobs) if p is not None]
-    end = [lm.tokenizer.eos_token_id]
-
     def generate(row: list[int], seed: int) -> Any:
-        return batcher.generate(row, processors, False, sizes.new_tokens, seed, end_ids=end)
+        return batcher.generate(Continuation((tuple(row),), chain_of(knobs), False, sizes.new_tokens, seed,
+                                             frozenset([lm.tokenizer.eos_token_id])))
 
     serial_generation = timed(lambda: [generate(row, seed) for seed, row in enumerate(ids)], device, 1, warmup=0)[0]
     batched_generation, _ = concurrently([lambda r=row, s=seed: generate(r, s) for seed, row in enumerate(ids)])

@@ -85,12 +85,13 @@ LANGUAGE_CONCURRENCY_ID = "language"
 
 
 def language_event(service: ModelService) -> dict:
-    """Queue settings for the language tabs' model events. With an inference server registered many run at
-    once (the server batches them, that is what it is for); local language models still take turns,
-    through `local_model_turns`. Without one they queue for the one slot like every other model."""
-    if any(spec.is_remote for spec in service.registry.specs("language")):
-        return {"concurrency_id": LANGUAGE_CONCURRENCY_ID, "concurrency_limit": service.settings.limits.remote_concurrency}
-    return MODEL_EVENT
+    """Queue settings for the language tabs' model events: many run at once. An inference server batches
+    them (that is what it is for), and so does a local model's batcher (`playground.language.batcher`), which
+    needs enough of them in flight to fill a batch. Work that cannot share a pass takes turns: through
+    `local_model_turns`, and inside the batcher."""
+    limits = service.settings.limits
+    return {"concurrency_id": LANGUAGE_CONCURRENCY_ID,
+            "concurrency_limit": max(limits.remote_concurrency, limits.max_batch_rows)}
 
 
 def local_model_turns(service: ModelService) -> Callable[[Callable], Callable]:

@@ -68,8 +68,7 @@ def build(service: ModelService) -> None:
                                 interactive=False, wrap=True)
 
     # Parameter names are the API's (and deep links') names, so they say what each value is.
-    @user_errors
-    @local_model_turns(service)
+    @user_errors  # no turn: the model's batcher runs everyone's next token together
     def next_token(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
                    progress=gr.Progress()):
         lm = load_with_progress(service, "language", model, progress)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from playground.core.settings import Limits
-from playground.language.batcher import Batcher, Continuation
+from playground.language.batcher import Batcher, BatchStats, Continuation, left_padded
 from playground.language.few_shot import label_log_likelihoods
 from playground.language.generation import SamplingSettings
 from playground.language.sampling import processor_chain
@@ -26,8 +26,12 @@ def lm(request, service):
 
 
 def batcher_for(lm, **limits) -> Batcher:
-    # A wide window so that the threads below surely meet in one batch.
-    return Batcher(lm.model, lm.tokenizer.pad_token_id, dataclasses.replace(Limits(batch_window_ms=200), **limits))
+    """A batcher with a wide window, so that the threads below surely meet in one batch; it has just served a
+    request (a model with traffic: an idle one serves the first request at once, without a window)."""
+    batcher = Batcher(lm.model, lm.tokenizer.pad_token_id, dataclasses.replace(Limits(batch_window_ms=200), **limits))
+    batcher.next_token_logits(ids_of(lm, "Hi"))
+    batcher.stats = BatchStats()
+    return batcher
 
 
 def together(calls):
@@ -106,12 +110,10 @@ def test_seeded_generation_in_a_batch_equals_alone_and_leaves_the_global_seed_al
 
 def test_a_seeded_request_alone_draws_what_generate_draws(service):
     """Several prompts of different lengths and samples each, left-padded as `generate` pads them."""
-    from playground.language.batches import left_padded as generate_padding
-
     lm = service.load("language", service.registry.default("language"))
     _, knobs, seed, _ = REQUESTS[3]
     rows = [tuple(ids_of(lm, text)) for text in ("1, 2, 3,", "The capital of France is") for _ in range(2)]
-    ids, mask = generate_padding(rows, lm.tokenizer.pad_token_id, lm.device)
+    ids, mask, _ = left_padded(rows, lm.tokenizer.pad_token_id, lm.device)
     torch.manual_seed(seed)
     with torch.inference_mode():
         reference = lm.model.generate(ids, attention_mask=mask, max_new_tokens=8,

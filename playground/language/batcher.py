@@ -145,8 +145,14 @@ class Batcher:
         self._pending: list[_Job] = []
         self._changed = threading.Condition()
         self._busy = False  # someone is running batches on the model
+        self._last_batch = -float("inf")  # when the last batch ended (time.monotonic)
         parameters = inspect.signature(model.forward).parameters
         self._keeps_logits = "logits_to_keep" in parameters
+
+    @property
+    def busy(self) -> bool:
+        """Whether the model is running someone's batch or turn now."""
+        return self._busy
 
     @property
     def device(self) -> torch.device:
@@ -243,13 +249,16 @@ class Batcher:
             if first and self.window_s > 0:
                 with self._changed:
                     room = sum(len(job.rows) for job in self._pending) < self.max_rows
-                if room:  # let the others who clicked at the same moment join this batch
+                # With others about (a batch ran within the last second), wait for those who clicked at the
+                # same moment to join; a request to an idle model runs at once and pays no window.
+                if room and time.monotonic() - self._last_batch < 1.0:
                     time.sleep(self.window_s)
             first = False
             with self._changed:
                 batch = self._take()
             if batch:
                 self._run(batch)
+                self._last_batch = time.monotonic()
                 with self._changed:
                     self._changed.notify_all()
 

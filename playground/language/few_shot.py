@@ -296,7 +296,7 @@ def shared_prefix(lm: LanguageModel, prompts: Sequence[torch.Tensor]) -> SharedP
     length = shared_prefix_length(prompts)
     if length <= 0:
         return None
-    with torch.inference_mode():
+    with torch.inference_mode(), lm.batcher.turn():  # a cache kept across passes: the model in turn
         prefix = prompts[0][:, :length]
         # Only the keys and values are needed: skip the vocabulary projection but for one position.
         cache = lm.model(prefix, attention_mask=torch.ones_like(prefix), use_cache=True, logits_to_keep=1).past_key_values
@@ -350,6 +350,15 @@ def _packed_mask(lengths: Sequence[int], past: int, dtype: torch.dtype, device: 
 def label_log_likelihoods(
     lm: LanguageModel, prompt_ids: torch.Tensor, labels_ids: Sequence[Sequence[int]], prefix: SharedPrefix | None = None
 ) -> torch.Tensor:
+    """Sum of log p(label tokens | prompt) for every label, the prompt's cache shared by the labels (and by a
+    sweep's prompts through `prefix`): passes that keep a cache, so they have the model in turn."""
+    with lm.batcher.turn():
+        return _packed_label_scores(lm, prompt_ids, labels_ids, prefix)
+
+
+def _packed_label_scores(
+    lm: LanguageModel, prompt_ids: torch.Tensor, labels_ids: Sequence[Sequence[int]], prefix: SharedPrefix | None = None
+) -> torch.Tensor:
     """Sum of log p(label tokens | prompt) for every label.
 
     The prompt runs once (after `prefix`, when given: the caller guarantees the prompt starts with it), and
@@ -392,8 +401,10 @@ def label_log_likelihoods(
 
 
 def label_probabilities(lm: LanguageModel, prompt: FewShotPrompt, labels: Sequence[str]) -> dict[str, float]:
-    """Each label's share of the probability mass the model puts on the label set (sums to 1)."""
-    scores = label_log_likelihoods(lm, prompt.ids, label_token_ids(lm, labels, prompt.chat))
+    """Each label's share of the probability mass the model puts on the label set (sums to 1). A row per
+    label, in passes shared with whoever else asks the model at the same moment."""
+    scores = torch.tensor(lm.batcher.label_log_likelihoods(prompt.ids[0].tolist(),
+                                                           label_token_ids(lm, labels, prompt.chat)))
     return dict(zip(labels, torch.softmax(scores.double(), dim=0).tolist()))
 
 

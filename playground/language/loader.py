@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -12,7 +12,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from playground.core.errors import ModelUnavailableError
 from playground.core.registry import SMOLLM2_INSTALL, ModelSpec, smollm2_gguf_path
-from playground.core.settings import Settings
+from playground.core.settings import Limits, Settings
+from playground.language.batcher import Batcher
 from playground.language.remote.endpoint import RemoteEndpoint, is_remote_source
 from playground.language.remote.model import RemoteLanguageModel, connect
 
@@ -23,6 +24,12 @@ class LanguageModel:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     device: torch.device
+    limits: Limits = field(default_factory=Limits)  # the batcher's window and caps
+    # The one runner of this model: everyone's requests in shared passes (playground/language/batcher.py).
+    batcher: Batcher = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(self.model, self.tokenizer.pad_token_id, self.limits)
 
     def torch_modules(self) -> list[torch.nn.Module]:
         return [self.model]
@@ -97,4 +104,4 @@ def load_language_model(spec: ModelSpec, device: str, dtype: torch.dtype,
     model.to(device).eval()
     if tokenizer.pad_token is None:  # batching needs a pad token; GPT-2 and friends have none
         tokenizer.pad_token = tokenizer.eos_token
-    return LanguageModel(spec.name, model, tokenizer, torch.device(device))
+    return LanguageModel(spec.name, model, tokenizer, torch.device(device), settings.limits)

@@ -55,6 +55,11 @@ def processor_chain(settings: SamplingSettings) -> list[tuple[str, str, LogitsPr
     ]
 
 
+def chain_of(settings: SamplingSettings) -> tuple[LogitsProcessor, ...]:
+    """The processors that change anything, in order: what sampling with these knobs applies."""
+    return tuple(processor for _, _, processor in processor_chain(settings) if processor is not None)
+
+
 @dataclass
 class Stage:
     """The scores after one stage of the chain (-inf where a token has been removed)."""
@@ -200,9 +205,9 @@ def rows_of(prefix: object | None, rows: int) -> object | None:
 
 
 def next_token_distribution(lm: LanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings) -> list[Stage]:
-    """One forward pass over the prompt (keeping no cache: nothing follows), then every stage of the chain."""
-    with torch.inference_mode():
-        logits = lm.model(input_ids=prompt_ids, use_cache=False, **_forward_kwargs(lm.model)).logits[:, -1]
+    """One forward pass over the prompt, shared with whoever else asks the model at the same moment (its
+    batcher), then every stage of this request's chain."""
+    logits = lm.batcher.next_token_logits(prompt_ids[0].tolist())
     return next_token_stages(logits, prompt_ids, settings)
 
 

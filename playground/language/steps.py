@@ -126,10 +126,12 @@ def advance(lm: LanguageModel, session: StepSession, settings: SamplingSettings,
     Between tokens it checks the request is still wanted (`Stopped` otherwise; the tokens drawn stay)."""
     settings = settings.validated()
     end_tokens = end_token_ids(lm)
-    for _ in range(tokens):
-        if _why_finished(lm, session, end_tokens, max_total):
-            break
-        check_wanted()
-        _step(lm, session, settings)
+    # A session keeps its own KV cache between clicks, so its passes cannot join a padded batch: in turn.
+    with lm.batcher.turn():
+        for _ in range(tokens):
+            if _why_finished(lm, session, end_tokens, max_total):
+                break
+            check_wanted()
+            _step(lm, session, settings)
     session.finished = _why_finished(lm, session, end_tokens, max_total)
     return session
