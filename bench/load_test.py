@@ -91,8 +91,15 @@ def run_load(url: str, calls: list[tuple[str, dict]], clients: int = 30, rounds:
     start_together = threading.Barrier(clients)
 
     def student(index: int) -> None:
-        client = Client(url, verbose=False, headers={"X-Forwarded-For": student_address(index)})
+        try:
+            client = Client(url, verbose=False, headers={"X-Forwarded-For": student_address(index)})
+        except Exception as error:  # counted; the others must not wait at the start for this one
+            with lock:
+                report.failures.append(f"connecting: {type(error).__name__}: {str(error)[:200]}")
+            client = None
         start_together.wait()
+        if client is None:
+            return
         for turn in range(rounds):
             api_name, arguments = calls[(index + turn) % len(calls)]
             began = time.perf_counter()
