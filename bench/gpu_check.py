@@ -241,8 +241,8 @@ class Memory:
 
 def check_language(service: ModelService, name: str, sizes: Sizes, device: str, memory: Memory) -> dict:
     from playground.language.batcher import Continuation
-    from playground.language.generation import SamplingSettings
     from playground.language.sampling import chain_of, next_token_distribution, next_token_stages
+    from playground.language.sampling_settings import SamplingSettings
 
     memory.start()
     lm = service.load("language", name)

@@ -21,7 +21,7 @@ from playground.language.remote.endpoint import RemoteEndpoint
 
 
 def _language(spec: ModelSpec, settings: Settings) -> str:
-    from playground.language.loader import weights_location
+    from playground.language.weights import weights_location
 
     patterns = ["*.json", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
     if spec.is_remote:  # the weights stay on the server; only the tokenizer is used here
@@ -65,10 +65,17 @@ def _tokenizer(spec: ModelSpec, settings: Settings) -> str:
     return "cached"
 
 
+def _preview_decoder(spec: ModelSpec, settings: Settings) -> str:
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(spec.source, allow_patterns=["config.json", "diffusion_pytorch_model.safetensors"])
+
+
 DOWNLOADERS: dict[str, Callable[[ModelSpec, Settings], str]] = {
     "language": _language,
     "clip": _clip,
     "text_to_image": _text_to_image,
+    "preview_decoder": _preview_decoder,
     "tokenizer": _tokenizer,
 }
 

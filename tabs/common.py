@@ -1,4 +1,5 @@
-"""What every tab shares: turning errors into messages, model pickers, first-load progress."""
+"""What every tab shares: turning errors into messages, model pickers, knob inputs, settings-object callbacks,
+first-load progress, and queue settings."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import functools
 import html
 import inspect
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import gradio as gr
 
 from playground.core.errors import PlaygroundError
+from playground.core.knobs import Knob
 from playground.core.service import ModelService
 from playground.core.stopping import watched, watching
+from playground.language.backend import LanguageBackend
 
 log = logging.getLogger("playground")
 
@@ -67,6 +70,64 @@ def model_picker(service: ModelService, kind: str, label: str = "Model") -> gr.D
     )
 
 
+def knob_input(knob: Knob, **overrides: Any) -> gr.Slider | gr.Number:
+    """The one way a tab shows a knob, with its declared range (`playground.core.knobs`): a slider, or a number
+    box for whole numbers with a huge range (top-k, seed). A tab may change the value, label or help, not the range."""
+    if set(overrides) - {"value", "label", "info", "scale"}:
+        raise TypeError(f"a knob's range is declared once; got {sorted(overrides)}")
+    args = {"value": knob.default, "label": knob.label, "info": knob.info or None, "minimum": knob.minimum,
+            "maximum": knob.maximum, **overrides}
+    if knob.integer:
+        return gr.Number(precision=0, **args)
+    return gr.Slider(step=knob.step, **args)
+
+
+def settings_parameter(parameter: str, names: Sequence[str], build: Callable[..., Any]) -> Callable[[Callable], Callable]:
+    """Let a callback take one settings object while Gradio, gradio_client, deep links and lessons.toml keep
+    seeing one parameter per value, under the public names `names` (the knobs' declared names).
+
+    The wrapper's `__signature__` lists `names` where the callback has `parameter`; a call gathers those values
+    into `build(**values)` and hands the callback that object."""
+
+    def decorate(function: Callable) -> Callable:
+        signature = inspect.signature(function)
+        public: list[inspect.Parameter] = []
+        for param in signature.parameters.values():
+            if param.name == parameter:
+                public += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
+            else:
+                public.append(param)
+        public_signature = signature.replace(parameters=public)
+
+        def arguments(args: tuple, kwargs: dict) -> dict:
+            values = dict(public_signature.bind(*args, **kwargs).arguments)
+            gathered = build(**{name: values.pop(name) for name in names})
+            return {**values, parameter: gathered}
+
+        if inspect.isgeneratorfunction(function):
+
+            @functools.wraps(function)
+            def generator(*args: Any, **kwargs: Any):
+                yield from function(**arguments(args, kwargs))
+
+            wrapper: Callable = generator
+        else:
+
+            @functools.wraps(function)
+            def wrapper(*args: Any, **kwargs: Any):
+                return function(**arguments(args, kwargs))
+
+        wrapper.__signature__ = public_signature  # what Gradio reads for the API's parameter names
+        return wrapper
+
+    return decorate
+
+
+def load_language(service: ModelService, name: str | None, progress: gr.Progress | None) -> LanguageBackend:
+    """A language model, whichever backend serves it, loaded through the cache (with progress on a first load)."""
+    return load_with_progress(service, "language", name, progress)
+
+
 def load_with_progress(service: ModelService, kind: str, name: str | None, progress: gr.Progress | None) -> Any:
     """Load through the cache; on a first load, show it in the progress bar."""
 
@@ -85,34 +146,34 @@ LANGUAGE_CONCURRENCY_ID = "language"
 
 
 def language_event(service: ModelService) -> dict:
-    """Queue settings for the language tabs' model events: many run at once. An inference server batches
-    them (that is what it is for), and so does a local model's batcher (`playground.language.batcher`), which
-    needs enough of them in flight to fill a batch. Work that cannot share a pass takes turns: through
-    `local_model_turns`, and inside the batcher."""
-    limits = service.settings.limits
-    return {"concurrency_id": LANGUAGE_CONCURRENCY_ID,
-            "concurrency_limit": max(limits.remote_concurrency, limits.max_batch_rows)}
+    """Queue settings for the language tabs' model events. With a backend registered whose requests need not
+    take turns many run at once: an inference server batches them, and so does a local model's batcher
+    (`playground.language.batcher`), which needs enough of them in flight to fill a batch. Backends that do
+    take turns do so through `local_model_turns`; with only those, they queue for the one slot like every
+    other model."""
+    if not all(service.language_takes_turns(spec.name) for spec in service.registry.specs("language")):
+        limits = service.settings.limits
+        return {"concurrency_id": LANGUAGE_CONCURRENCY_ID,
+                "concurrency_limit": max(limits.remote_concurrency, limits.max_batch_rows)}
+    return MODEL_EVENT
 
 
 def local_model_turns(service: ModelService) -> Callable[[Callable], Callable]:
-    """Run a language-model callback (one with a `model` parameter) alone when its model is local:
-    seeded generation and the GPU are shared; requests to an inference server go straight through."""
+    """Run a language-model callback (one with a `model` parameter) alone when its backend says requests take
+    turns (a local model: seeded generation and the GPU are shared); others (an inference server) go straight
+    through."""
 
     def decorate(function: Callable) -> Callable:
         signature = inspect.signature(function)
 
-        def is_remote(args: tuple, kwargs: dict) -> bool:
-            name = signature.bind_partial(*args, **kwargs).arguments.get("model")
-            try:
-                return service.registry.get("language", name).is_remote
-            except PlaygroundError:
-                return False  # the callback itself reports the unknown model
+        def goes_through(args: tuple, kwargs: dict) -> bool:
+            return not service.language_takes_turns(signature.bind_partial(*args, **kwargs).arguments.get("model"))
 
         if inspect.isgeneratorfunction(function):
 
             @functools.wraps(function)
             def generator(*args: Any, **kwargs: Any):
-                if is_remote(args, kwargs):
+                if goes_through(args, kwargs):
                     yield from function(*args, **kwargs)
                     return
                 with service.local_turn:
@@ -122,7 +183,7 @@ def local_model_turns(service: ModelService) -> Callable[[Callable], Callable]:
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any):
-            if is_remote(args, kwargs):
+            if goes_through(args, kwargs):
                 return function(*args, **kwargs)
             with service.local_turn:
                 return function(*args, **kwargs)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.language.generation import SamplingSettings
+from playground.core.knobs import SAMPLING_KNOBS, SEED
+from playground.core.service import ModelService
+from playground.language.sampling_settings import SamplingSettings
 from playground.views.sampling import (
     STAGE_COLUMNS, STEP_COLUMNS, next_token_view, search_view, step_text, steps_view, sweep_view,
 )
-from playground.core.service import ModelService
-from tabs.common import language_event, load_with_progress, local_model_turns, model_picker, user_errors
+from tabs.common import (
+    knob_input, language_event, load_language, local_model_turns, model_picker, settings_parameter, user_errors,
+)
 
 TITLE = "Sampling knobs"
 ORDER = 10
@@ -29,13 +32,8 @@ def build(service: ModelService) -> None:
         chat_template = gr.Checkbox(False, label="Use the chat template", info="for instruct models; plain text otherwise")
     prompt_box = gr.Textbox("The capital of France is", label="Prompt", lines=2, max_length=limits.max_prompt_chars)
     with gr.Row():
-        temperature_slider = gr.Slider(0, 3, 1.0, step=0.01, label="Temperature", info="0 = greedy")
-        top_k_box = gr.Number(0, label="Top-k", info="keep the k most likely (0 = off)", precision=0, minimum=0)
-        top_p_slider = gr.Slider(0.01, 1, 1.0, step=0.01, label="Top-p", info="smallest set with this mass (1 = off)")
-        min_p_slider = gr.Slider(0, 1, 0.0, step=0.01, label="Min-p", info="drop tokens below min-p × the top one (0 = off)")
-        penalty_slider = gr.Slider(0.5, 2, 1.0, step=0.01, label="Repetition penalty", info="1 = off")
-        seed_box = gr.Number(0, label="Seed", precision=0, minimum=0)
-    knob_inputs = [temperature_slider, top_k_box, top_p_slider, min_p_slider, penalty_slider]
+        knob_inputs = [knob_input(knob) for knob in SAMPLING_KNOBS]
+        seed_box = knob_input(SEED)
 
     with gr.Tab("Next token"):
         show = gr.Button("Show the next-token distribution", variant="primary")
@@ -67,29 +65,34 @@ def build(service: ModelService) -> None:
         searches = gr.Dataframe(label="Higher log-probability = the model finds the whole continuation likelier",
                                 interactive=False, wrap=True)
 
-    # Parameter names are the API's (and deep links') names, so they say what each value is.
-    @user_errors  # no turn: the model's batcher runs everyone's next token together
-    def next_token(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
-                   progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        return next_token_view(lm, prompt, use_chat_template, knobs, limits)
+    # Parameter names are the API's (and deep links') names, so they say what each value is; the knobs arrive
+    # as one SamplingSettings, their names declared once in playground.core.knobs.
+    knobs = settings_parameter("sampling", [knob.name for knob in SAMPLING_KNOBS], SamplingSettings)
 
     @user_errors
     @local_model_turns(service)
-    def generate_steps(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
-                       tokens, request: gr.Request, progress=gr.Progress()):
+    @knobs
+    def next_token(model, prompt, use_chat_template, sampling, progress=gr.Progress()):
+        lm = load_language(service, model, progress)
+        return next_token_view(lm, prompt, use_chat_template, sampling, limits)
+
+    @local_model_turns(service)
+    def steps(model, prompt, use_chat_template, sampling, seed, tokens, request: gr.Request, progress):
         # The session (and its KV cache) stays on the server, in one store for all visitors, keyed by visitor.
-        lm = load_with_progress(service, "language", model, progress)
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        return steps_view(lm, service.step_sessions, request.session_hash, prompt, use_chat_template, knobs, seed,
+        lm = load_language(service, model, progress)
+        return steps_view(lm, service.step_sessions, request.session_hash, prompt, use_chat_template, sampling, seed,
                           tokens, limits)
 
     @user_errors
-    def step_one_token(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
-                       request: gr.Request, progress=gr.Progress()):
-        return generate_steps(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
-                              seed, 1, request, progress)
+    @knobs
+    def generate_steps(model, prompt, use_chat_template, sampling, seed, tokens, request: gr.Request,
+                       progress=gr.Progress()):
+        return steps(model, prompt, use_chat_template, sampling, seed, tokens, request, progress)
+
+    @user_errors
+    @knobs
+    def step_one_token(model, prompt, use_chat_template, sampling, seed, request: gr.Request, progress=gr.Progress()):
+        return steps(model, prompt, use_chat_template, sampling, seed, 1, request, progress)
 
     @user_errors
     def start_over(request: gr.Request):
@@ -99,16 +102,16 @@ def build(service: ModelService) -> None:
 
     @user_errors
     @local_model_turns(service)
-    def sweep(model, prompt, use_chat_template, top_k, top_p, min_p, repetition_penalty, temperatures, samples,
-              tokens, seed, progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
-        knobs = SamplingSettings(1.0, top_k, top_p, min_p, repetition_penalty)  # each column sets its temperature
-        return sweep_view(lm, prompt, use_chat_template, knobs, temperatures, samples, tokens, seed, limits)
+    @settings_parameter("sampling", [knob.name for knob in SAMPLING_KNOBS[1:]],
+                        lambda **knobs: SamplingSettings(temperature=1.0, **knobs))  # each column sets its temperature
+    def sweep(model, prompt, use_chat_template, sampling, temperatures, samples, tokens, seed, progress=gr.Progress()):
+        lm = load_language(service, model, progress)
+        return sweep_view(lm, prompt, use_chat_template, sampling, temperatures, samples, tokens, seed, limits)
 
     @user_errors
     @local_model_turns(service)
     def compare_search(model, prompt, use_chat_template, beams, tokens, progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
+        lm = load_language(service, model, progress)
         return search_view(lm, prompt, use_chat_template, beams, tokens, limits)
 
     gr.on([show.click, prompt_box.submit, *(knob.change for knob in knob_inputs)], next_token,

@@ -10,8 +10,8 @@ import torch
 
 from playground.core.settings import Limits
 from playground.language.batcher import Batcher, BatchStats, Continuation, left_padded
-from playground.language.few_shot import label_log_likelihoods
-from playground.language.generation import SamplingSettings
+from playground.language.label_scoring import label_log_likelihoods
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.sampling import processor_chain
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"

@@ -51,6 +51,12 @@ BUILTIN_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
         ("stabilityai/stable-diffusion-2-1-base", "Stable Diffusion 2.1 base: 25+ steps, guidance ~7.5"),
     ),
     "tokenizer": tuple((source, note) for _, source, note in BUILTIN_TOKENIZERS),
+    # Tiny autoencoders (TAESD, MIT) that decode diffusion latents for the step previews; "xl" in a source
+    # marks the SDXL one (playground/text_to_image/tiny_decoder.py picks the one matching the pipeline).
+    "preview_decoder": (
+        ("madebyollin/taesd", "TAESD: previews for Stable Diffusion 1.x/2.x (SD-Turbo too)"),
+        ("madebyollin/taesdxl", "TAESD-XL: previews for SDXL-family models"),
+    ),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -17,6 +17,9 @@ from playground.core.loaders import loader_for
 from playground.core.registry import ModelSpec, Registry
 from playground.core.settings import MODEL_KINDS, Settings, load_settings
 from playground.language.step_sessions import StepSessionStore
+
+if TYPE_CHECKING:
+    from playground.language.backend import LanguageBackend
 
 log = logging.getLogger("playground")
 
@@ -81,6 +84,21 @@ class ModelService:
     def load(self, kind: str, name: str | None = None, on_first_load: Callable[[str], None] | None = None) -> Any:
         """The loaded model; `on_first_load` is told before a slow load so the UI can say so."""
         return self.load_spec(self.registry.get(kind, name), on_first_load)
+
+    def language(self, name: str | None = None,
+                 on_first_load: Callable[[str], None] | None = None) -> LanguageBackend:
+        """A language model, whichever backend serves it."""
+        return self.load("language", name, on_first_load)
+
+    def language_takes_turns(self, name: str | None) -> bool:
+        """Whether requests to this language model must run one at a time, known before it is loaded (its
+        backend declares it). An unknown name takes a turn; the request itself then reports it."""
+        from playground.language.loader import backend_class  # transformers loads with it: on demand
+
+        try:
+            return backend_class(self.registry.get("language", name)).takes_turns
+        except PlaygroundError:
+            return True
 
     def load_spec(self, spec: ModelSpec, on_first_load: Callable[[str], None] | None = None) -> Any:
         """Load a spec the caller built and validated itself (the tokenizer tab's typed Hub id), through

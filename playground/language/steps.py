@@ -8,15 +8,18 @@ N calls gives the same text, and the same text `model.generate` gives after `tor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-from playground.core.errors import PlaygroundError
+from playground.core import checks
 from playground.core.stopping import check_wanted
-from playground.language.generation import SamplingSettings
-from playground.language.loader import LanguageModel
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.sampling import draw_token, end_token_ids, last_logits, next_token_stages
 from playground.language.token_text import readable_token
+
+if TYPE_CHECKING:  # the local backend calls these with itself
+    from playground.language.local import LocalLanguageModel
 
 ALTERNATIVES = 5  # candidates shown per generated token
 
@@ -64,25 +67,18 @@ class StepSession:
         return self.ids[0, self.prompt_ids.shape[1]:].tolist()
 
 
-def check_seed(seed: object) -> int:
-    if (isinstance(seed, bool) or not isinstance(seed, (int, float)) or seed != seed or not 0 <= seed < 2**63
-            or seed != int(seed)):
-        raise PlaygroundError(f"The seed must be a whole number from 0 to 2^63-1, got {seed!r}.")
-    return int(seed)
-
-
 def start_session(identity: tuple, prompt_ids: torch.Tensor, seed: object) -> StepSession:
-    return StepSession(identity, prompt_ids, check_seed(seed))
+    return StepSession(identity, prompt_ids, checks.seed(seed))
 
 
-def _next_logits(lm: LanguageModel, session: StepSession) -> torch.Tensor:
+def _next_logits(lm: LocalLanguageModel, session: StepSession) -> torch.Tensor:
     """Logits for the next position, feeding only the tokens the cache has not seen yet."""
     logits, session.cache = last_logits(lm, session.ids[:, session.cached:], session.cache)
     session.cached = session.ids.shape[1]
     return logits
 
 
-def _step(lm: LanguageModel, session: StepSession, settings: SamplingSettings) -> Step:
+def _step(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings) -> Step:
     stages = next_token_stages(_next_logits(lm, session), session.ids, settings)
     token_id = draw_token(stages, session.generator)
     raw, final = stages[0].probs, stages[-1].probs
@@ -107,7 +103,7 @@ def _step(lm: LanguageModel, session: StepSession, settings: SamplingSettings) -
     return step
 
 
-def _why_finished(lm: LanguageModel, session: StepSession, end_tokens: set[int], max_total: int) -> str:
+def _why_finished(lm: LocalLanguageModel, session: StepSession, end_tokens: set[int], max_total: int) -> str:
     if session.steps and session.steps[-1].token_id in end_tokens:
         return "the model chose an end-of-text token"
     if len(session.steps) >= max_total:
@@ -121,17 +117,15 @@ def tokens_to_draw(session: StepSession, tokens: int, max_total: int) -> int:
     return 0 if session.finished else max(0, min(tokens, max_total - len(session.steps)))
 
 
-def advance(lm: LanguageModel, session: StepSession, settings: SamplingSettings, tokens: int, max_total: int) -> StepSession:
+def advance(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings, tokens: int, max_total: int) -> StepSession:
     """Draw up to `tokens` more tokens; stops at an end-of-text token, the context length or `max_total`.
     Between tokens it checks the request is still wanted (`Stopped` otherwise; the tokens drawn stay)."""
     settings = settings.validated()
     end_tokens = end_token_ids(lm)
-    # A session keeps its own KV cache between clicks, so its passes cannot join a padded batch: in turn.
-    with lm.batcher.turn():
-        for _ in range(tokens):
-            if _why_finished(lm, session, end_tokens, max_total):
-                break
-            check_wanted()
-            _step(lm, session, settings)
+    for _ in range(tokens):
+        if _why_finished(lm, session, end_tokens, max_total):
+            break
+        check_wanted()
+        _step(lm, session, settings)
     session.finished = _why_finished(lm, session, end_tokens, max_total)
     return session

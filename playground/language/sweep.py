@@ -8,67 +8,28 @@ measured on what was actually sampled, without keeping every step's full distrib
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import LogitsProcessor, StoppingCriteriaList
 
-from playground.core.errors import PlaygroundError
+from playground.core import checks
+from playground.core.knobs import TEMPERATURE
 from playground.core.settings import Limits
 from playground.core.stopping import StopWhenUnwanted, check_wanted
-from playground.language.generation import SamplingSettings
-from playground.language.loader import LanguageModel
+from playground.language.results import SearchResult, SweepColumn
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.batcher import Continuation
 from playground.language.sampling import chain_of, end_token_ids, prompt_prefix, rows_of
 
-
-@dataclass(frozen=True)
-class SweepColumn:
-    temperature: float
-    texts: tuple[str, ...]
-    mean_entropy_bits: float | None  # per generated token, of the distribution drawn from (None: not known)
-
-    @property
-    def distinct(self) -> int:
-        return len({text.strip() for text in self.texts})
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    method: str
-    text: str
-    tokens: int
-    log_prob: float  # natural log of the model's probability of the whole continuation
-
-    @property
-    def mean_log_prob(self) -> float:
-        return self.log_prob / max(self.tokens, 1)
+if TYPE_CHECKING:  # the local backend calls these with itself
+    from playground.language.local import LocalLanguageModel
 
 
 def parse_temperatures(text: str, limits: Limits) -> list[float]:
     """'0, 0.7, 1.2' -> [0.0, 0.7, 1.2]; each must be a valid temperature."""
-    if not isinstance(text, str) or not text.strip():
-        raise PlaygroundError("List at least one temperature, e.g. 0, 0.7, 1.2.")
-    parts = [part for part in re.split(r"[,;\s]+", text.strip()) if part]
-    if len(parts) > limits.max_sweep_temperatures:
-        raise PlaygroundError(f"At most {limits.max_sweep_temperatures} temperatures at once, got {len(parts)}.")
-    temperatures = []
-    for part in parts:
-        try:
-            value = float(part)
-        except ValueError:
-            raise PlaygroundError(f"{part[:20]!r} is not a temperature; write numbers like 0, 0.7, 1.2.") from None
-        temperatures.append(SamplingSettings(temperature=value).validated().temperature)
-    return list(dict.fromkeys(temperatures))  # a repeated temperature would only repeat a column
-
-
-def check_count(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
-        raise PlaygroundError(f"{name} must be a whole number, got {value!r}.")
-    if not low <= value <= high:
-        raise PlaygroundError(f"{name} must be between {low} and {high}, got {int(value)}.")
-    return int(value)
+    return checks.numbers(text, TEMPERATURE, limits.max_sweep_temperatures, "0, 0.7, 1.2")
 
 
 class _EntropyRecorder(LogitsProcessor):
@@ -92,11 +53,11 @@ def _active(new_tokens: torch.Tensor, end_tokens: set[int]) -> torch.Tensor:
     return ~after_end
 
 
-def _decode(lm: LanguageModel, new_tokens: torch.Tensor, active: torch.Tensor) -> list[str]:
+def _decode(lm: LocalLanguageModel, new_tokens: torch.Tensor, active: torch.Tensor) -> list[str]:
     return [lm.tokenizer.decode(row[mask], skip_special_tokens=True) for row, mask in zip(new_tokens, active)]
 
 
-def _column(lm: LanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings, samples: int,
+def _column(lm: LocalLanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings, samples: int,
             max_new_tokens: int, seed: int) -> tuple[Continuation, _EntropyRecorder]:
     """`samples` seeded continuations at one setting (one if greedy: they would all be the same), as a request
     to the batcher: the chain the tab shows, plus a last processor that records the entropy drawn from."""
@@ -108,7 +69,7 @@ def _column(lm: LanguageModel, prompt_ids: torch.Tensor, settings: SamplingSetti
     return request, recorder
 
 
-def _swept(lm: LanguageModel, settings: SamplingSettings, samples: int, drawn: list[list[int]],
+def _swept(lm: LocalLanguageModel, settings: SamplingSettings, samples: int, drawn: list[list[int]],
            recorder: _EntropyRecorder) -> SweepColumn:
     width = max(len(row) for row in drawn)
     new_tokens = torch.tensor([row + [lm.tokenizer.pad_token_id] * (width - len(row)) for row in drawn])
@@ -121,7 +82,7 @@ def _swept(lm: LanguageModel, settings: SamplingSettings, samples: int, drawn: l
     return SweepColumn(settings.temperature, tuple(texts * (samples if settings.greedy else 1)), entropy)
 
 
-def temperature_sweep(lm: LanguageModel, prompt_ids: torch.Tensor, base: SamplingSettings, temperatures: list[float],
+def temperature_sweep(lm: LocalLanguageModel, prompt_ids: torch.Tensor, base: SamplingSettings, temperatures: list[float],
                       samples: int, max_new_tokens: int, seed: int) -> list[SweepColumn]:
     """One column per temperature, each seeded with `seed` so it repeats on its own (and equals what
     `model.generate` draws after `torch.manual_seed(seed)`). The columns are separate requests to the batcher,
@@ -133,7 +94,7 @@ def temperature_sweep(lm: LanguageModel, prompt_ids: torch.Tensor, base: Samplin
             for one, rows, (_, recorder) in zip(settings, drawn, columns)]
 
 
-def continuation_log_prob(lm: LanguageModel, prompt_ids: torch.Tensor, new_tokens: torch.Tensor,
+def continuation_log_prob(lm: LocalLanguageModel, prompt_ids: torch.Tensor, new_tokens: torch.Tensor,
                           prefix: object | None = None) -> float:
     """log P(continuation | prompt) under the model. With `prefix` (the prompt's cache, `prompt_prefix`) only
     the prompt's last token and the continuation are run, and logits are kept for the continuation only."""
@@ -150,17 +111,10 @@ def continuation_log_prob(lm: LanguageModel, prompt_ids: torch.Tensor, new_token
     return float(log_probs.gather(1, new_tokens[:, None].to(log_probs.device)).sum())
 
 
-def compare_search(lm: LanguageModel, prompt_ids: torch.Tensor, beams: int, max_new_tokens: int,
+def compare_search(lm: LocalLanguageModel, prompt_ids: torch.Tensor, beams: int, max_new_tokens: int,
                    shown_beams: int = 3) -> list[SearchResult]:
     """Greedy decoding and the best beams of beam search, each with the model's log-probability of it.
     The prompt runs once; greedy, the beams and the scoring all continue from its cache."""
-    # Beam search reorders its rows' caches every step (transformers' own loop): it has the model in turn.
-    with lm.batcher.turn():
-        return _searched(lm, prompt_ids, beams, max_new_tokens, shown_beams)
-
-
-def _searched(lm: LanguageModel, prompt_ids: torch.Tensor, beams: int, max_new_tokens: int,
-              shown_beams: int) -> list[SearchResult]:
     end_tokens = end_token_ids(lm)
     prefix = prompt_prefix(lm, prompt_ids)
     runs = [("greedy", 1, {"num_beams": 1, "num_return_sequences": 1}),
