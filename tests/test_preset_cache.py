@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 
 import pandas as pd
+import pytest
 
 from bench.load_test import student_address
 from playground.core.lessons import load_lessons
 from playground.core.preset_cache import PresetCache, fingerprint
+from playground.core.service import ModelService
+from tests.conftest import launched_app
 
 
 def test_thirty_identical_requests_compute_once_and_a_changed_model_computes_again():
@@ -56,12 +59,20 @@ def test_equal_values_share_a_fingerprint_however_they_arrived(tmp_path):
     assert fingerprint(str(first)) == fingerprint(str(second))  # an upload lands at a new path
 
 
-def test_a_preset_over_the_api_is_computed_once_per_model(app_url, service):
+@pytest.fixture(scope="module")
+def own_app(test_settings):
+    """An app with a service of its own: this test loads the model again, which no other test should see."""
+    service = ModelService(test_settings)
+    with launched_app(service) as url:
+        yield url, service
+
+
+def test_a_preset_over_the_api_is_computed_once_per_model(own_app):
     from gradio_client import Client
 
+    app_url, service = own_app
     greedy = next(p for p in load_lessons()["sampling"].presets if p.id == "greedy")
     clients = [Client(app_url, verbose=False, headers={"X-Forwarded-For": student_address(200 + i)}) for i in range(6)]
-    service.presets = PresetCache()  # other tests (the load test) may have computed this preset already
     before = service.presets.computations
     jobs = [client.submit(**greedy.values, api_name="/next_token") for client in clients]
     results = [job.result(timeout=300) for job in jobs]
