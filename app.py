@@ -68,6 +68,7 @@ def build_app(service: ModelService) -> gr.Blocks:
                 service.step_sessions.drop(request.session_hash)
 
         demo.unload(free_visitor)
+        lessons.serve_presets_once(get_blocks_context().fns, tab_inputs, lesson_by_tab, service)
         stop_unwanted_work(get_blocks_context().fns)
         run_model_events_on_gpu(get_blocks_context().fns)
     serve_files_safely(demo, settings.limits)

@@ -147,11 +147,14 @@ LANGUAGE_CONCURRENCY_ID = "language"
 
 def language_event(service: ModelService) -> dict:
     """Queue settings for the language tabs' model events. With a backend registered whose requests need not
-    take turns (an inference server batches them, that is what it is for) many run at once; local language
-    models still take turns, through `local_model_turns`. Otherwise they queue for the one slot like every
+    take turns many run at once: an inference server batches them, and so does a local model's batcher
+    (`playground.language.batcher`), which needs enough of them in flight to fill a batch. Backends that do
+    take turns do so through `local_model_turns`; with only those, they queue for the one slot like every
     other model."""
     if not all(service.language_takes_turns(spec.name) for spec in service.registry.specs("language")):
-        return {"concurrency_id": LANGUAGE_CONCURRENCY_ID, "concurrency_limit": service.settings.limits.remote_concurrency}
+        limits = service.settings.limits
+        return {"concurrency_id": LANGUAGE_CONCURRENCY_ID,
+                "concurrency_limit": max(limits.remote_concurrency, limits.max_batch_rows)}
     return MODEL_EVENT
 
 

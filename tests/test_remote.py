@@ -364,8 +364,8 @@ def test_a_request_that_breaks_the_server_is_not_retried(base_settings, llama_se
 
 
 def test_remote_requests_do_not_wait_for_a_busy_local_model(remote_service, remote_client):
-    """A local model computes one request at a time; a request for the server passes it by."""
-    with remote_service.local_turn:  # as if a local model were busy with someone else's request
+    """A local model's batcher runs one batch or turn at a time; a request for the server passes it by."""
+    with remote_service.language("SmolLM2-135M-Instruct (offline demo)").batcher.turn():  # as if the local model were busy with someone's request
         job = remote_client.submit(names(remote_service)[0], "I love", False, 0.0, 0, 1.0, 0.0, 1.0,
                                    api_name="/next_token")
         chart, _, _ = job.result(timeout=60)

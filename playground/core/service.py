@@ -12,9 +12,10 @@ import torch
 from playground.core.cache import CacheKey, PipelineCache
 from playground.core.device import dtype_name, pick_device, pick_dtype, total_memory_bytes
 from playground.core.errors import ModelUnavailableError, PlaygroundError
+from playground.core.preset_cache import PresetCache
 from playground.core.loaders import loader_for
 from playground.core.registry import ModelSpec, Registry
-from playground.core.settings import Settings, load_settings
+from playground.core.settings import MODEL_KINDS, Settings, load_settings
 from playground.language.step_sessions import StepSessionStore
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class ModelService:
         # Step-by-step sessions hold KV caches between clicks: every visitor's in one store, under one budget.
         limits = settings.limits
         self.step_sessions = StepSessionStore(limits.max_step_sessions_mb * 2**20, limits.step_session_ttl_seconds)
+        # Lesson presets are computed once per model; results may name generated files, deleted after their lifetime.
+        self.presets = PresetCache(ttl_seconds=limits.upload_lifetime_seconds / 2)
 
     @classmethod
     def from_environment(cls) -> "ModelService":
@@ -68,6 +71,12 @@ class ModelService:
 
     def key(self, spec: ModelSpec) -> CacheKey:
         return CacheKey(spec.kind, spec.source, self.device, dtype_name(self.dtype))
+
+    def model_identity(self, name: str) -> tuple:
+        """Which loaded model a name means now: its cache key and how many times it has been loaded (a
+        result computed by one load is stale after the next). Empty for a name no registry kind has."""
+        return tuple((self.key(spec), self.cache.load_counts[self.key(spec)])
+                     for kind in MODEL_KINDS for spec in self.registry.specs(kind) if spec.name == name)
 
     def is_loaded(self, kind: str, name: str | None) -> bool:
         return self.key(self.registry.get(kind, name)) in self.cache

@@ -29,6 +29,12 @@ class Limits:
     max_samples: int = 16
     max_batch_items: int = 100
     max_generation_batch: int = 16  # sequences generated together in one batched model.generate call
+    # Requests from different visitors to one local language model run together (playground/language/batcher.py):
+    # what arrives within the window joins one padded pass, up to these sizes (what does not fit waits its turn).
+    batch_window_ms: int = 10
+    max_batch_rows: int = 32  # rows in one pass
+    max_batch_tokens: int = 16_384  # rows x padded length (generation: prompt + new tokens) in one pass
+    max_batch_logits: int = 256  # rows x positions whose logits one pass keeps (vocabulary-sized each)
     max_labels: int = 100
     max_examples: int = 64
     max_image_pixels: int = 40_000_000

@@ -1,19 +1,19 @@
-"""A local model's prompt ids and one continuation with `model.generate` and the sampling knobs."""
+"""A local model's prompt ids and one continuation with the sampling knobs."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import TYPE_CHECKING
 
 import torch
-from transformers import StoppingCriteriaList
 
 from playground.core import checks
 from playground.core.errors import PlaygroundError
-from playground.core.stopping import StopWhenUnwanted
 from playground.language.results import Generation
 from playground.language.sampling_settings import SamplingSettings
-from playground.language.seeding import seed_sampling
+from playground.language.batcher import Continuation
+from playground.language.sampling import chain_of, end_token_ids
 
 if TYPE_CHECKING:  # the local backend calls these with itself
     from playground.language.local import LocalLanguageModel
@@ -45,19 +45,14 @@ def generate(
     max_new_tokens: int,
     seed: int | None = 0,
 ) -> Generation:
-    """One continuation of the prompt with `model.generate`; seeded, so sampled runs repeat."""
-    if seed is not None:
-        seed_sampling(seed)
+    """One continuation of the prompt, drawn by the model's batcher with a generator of its own: the tokens
+    `model.generate` gives after `torch.manual_seed(seed)`, whoever else generates at the same time.
+    No seed: a fresh one, so the run does not repeat."""
+    settings = sampling.validated()
+    seed = secrets.randbelow(2**63) if seed is None else int(seed)
     start = time.perf_counter()
-    with torch.inference_mode():
-        output = lm.model.generate(
-            prompt_ids,
-            attention_mask=torch.ones_like(prompt_ids),
-            max_new_tokens=max_new_tokens,
-            pad_token_id=lm.tokenizer.pad_token_id,
-            stopping_criteria=StoppingCriteriaList([StopWhenUnwanted()]),
-            **sampling.validated().generate_kwargs(),
-        )
-    new = output[0, prompt_ids.shape[1]:]
+    [new] = lm.batcher.generate(Continuation(
+        (tuple(prompt_ids[0].tolist()),), chain_of(settings), settings.greedy, max_new_tokens, seed,
+        frozenset(end_token_ids(lm))))
     text = lm.tokenizer.decode(new, skip_special_tokens=True)
-    return Generation(text, int(new.shape[0]), time.perf_counter() - start)
+    return Generation(text, len(new), time.perf_counter() - start)

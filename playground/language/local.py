@@ -1,15 +1,18 @@
 """A causal language model run here by transformers: the `LanguageBackend` with everything visible.
 
 Every token's probability is known, so the next-token chain covers the whole vocabulary, beam search is
-there, and label scores are exact. Requests take turns (`takes_turns`): seeded sampling and the one
-device are shared. The work itself lives in the modules this one calls (sampling, steps, sweep, batches,
-label_scoring); this class is what the tabs hold.
+there, and label scores are exact. Its batcher (`playground.language.batcher`) is the only thing that runs
+the model: next tokens, label scores and generations of everyone who asks at once share padded passes, each
+with its own knobs and seeded generator; work that keeps a KV cache between passes (step sessions, beam
+search, a sweep's shared prefix) takes the model in turn. So requests need not take turns in the queue
+(`takes_turns` is False). The work itself lives in the modules this one calls (sampling, steps, sweep,
+batches, label_scoring); this class is what the tabs hold.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Hashable, Iterator, Sequence
 
 import torch
@@ -19,21 +22,22 @@ from playground.core import budget, checks
 from playground.core.errors import PlaygroundError
 from playground.core.knobs import SAMPLING_KNOBS
 from playground.core.registry import ModelSpec
-from playground.core.settings import Settings
+from playground.core.settings import Limits, Settings
 from playground.language import batches, label_scoring, steps, sweep
 from playground.language.backend import Capabilities
+from playground.language.batcher import Batcher
 from playground.language.generation import encode_prompt, generate
 from playground.language.weights import weights_location
 from playground.language.results import (
     BatchOutput, Generation, LabelScores, NextToken, RenderedPrompt, SearchResult, SweepColumn,
 )
-from playground.language.sampling import TRANSFORMERS_ORDER, next_token_distribution
+from playground.language.sampling import TRANSFORMERS_ORDER, next_token_stages
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.token_text import readable_token
 
 LOCAL = Capabilities(
     full_vocabulary=True, top_n=None, beam_search=True, sampler_order=TRANSFORMERS_ORDER,
-    knobs=tuple(knob.name for knob in SAMPLING_KNOBS), takes_turns=True, label_scores_exact=True,
+    knobs=tuple(knob.name for knob in SAMPLING_KNOBS), takes_turns=False, label_scores_exact=True,
     knobs_after_sampling=True,
 )
 
@@ -49,6 +53,8 @@ class LocalLanguageModel:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     device: torch.device
+    limits: Limits = field(default_factory=Limits)  # the batcher's window and caps
+    batcher: Batcher = field(init=False, repr=False)
 
     capabilities: ClassVar[Capabilities] = LOCAL
     takes_turns: ClassVar[bool] = LOCAL.takes_turns  # known before loading (tabs.common.local_model_turns)
@@ -64,7 +70,10 @@ class LocalLanguageModel:
         model.to(device).eval()
         if tokenizer.pad_token is None:  # batching needs a pad token; GPT-2 and friends have none
             tokenizer.pad_token = tokenizer.eos_token
-        return cls(spec.name, model, tokenizer, torch.device(device))
+        return cls(spec.name, model, tokenizer, torch.device(device), settings.limits)
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(self.model, self.tokenizer.pad_token_id, self.limits)
 
     def torch_modules(self) -> list[torch.nn.Module]:
         return [self.model]
@@ -104,7 +113,9 @@ class LocalLanguageModel:
     # ---- the next token, and step by step
 
     def next_token(self, prompt: RenderedPrompt, settings: SamplingSettings) -> NextToken:
-        stages = next_token_distribution(self, prompt.ids, settings)
+        """The forward pass is shared with whoever else asks at the same moment; the chain is this request's."""
+        logits = self.batcher.next_token_logits(prompt.ids[0].tolist())
+        stages = next_token_stages(logits, prompt.ids, settings)
         return NextToken(stages, functools.partial(readable_token, self.tokenizer))
 
     def start_steps(self, identity: Hashable, prompt: RenderedPrompt, seed: int) -> steps.StepSession:
@@ -116,7 +127,9 @@ class LocalLanguageModel:
 
     def advance(self, session: steps.StepSession, settings: SamplingSettings, tokens: int,
                 max_total: int) -> steps.StepSession:
-        return steps.advance(self, session, settings, tokens, max_total)
+        # A session keeps its own KV cache between clicks, so its passes cannot join a padded batch.
+        with self.batcher.turn():
+            return steps.advance(self, session, settings, tokens, max_total)
 
     # ---- whole continuations
 
@@ -137,17 +150,27 @@ class LocalLanguageModel:
         return sweep.temperature_sweep(self, prompt.ids, base, temperatures, samples, max_new_tokens, seed)
 
     def beam_search(self, prompt: RenderedPrompt, beams: int, max_new_tokens: int) -> list[SearchResult]:
-        return sweep.compare_search(self, prompt.ids, beams, max_new_tokens)
+        # Beam search reorders its rows' caches every step (transformers' own loop): it runs alone, in turn.
+        with self.batcher.turn():
+            return sweep.compare_search(self, prompt.ids, beams, max_new_tokens)
 
     # ---- scoring
 
     def score_labels(self, prompts: Sequence[RenderedPrompt],
                      labels_ids: Sequence[Sequence[int]]) -> Iterator[LabelScores]:
-        """Several prompts (a sweep setting's) share the keys and values of what they all start with."""
-        prefix = label_scoring.shared_prefix(self, [p.ids for p in prompts]) if len(prompts) > 1 else None
+        """One prompt's labels join other requests' passes (a row per label). Several prompts (a sweep
+        setting's) share the keys and values of what they all start with instead, computed in turn."""
         exact = (False,) * len(labels_ids)
+        if len(prompts) == 1:
+            scores = self.batcher.label_log_likelihoods(prompts[0].ids[0].tolist(), labels_ids)
+            yield LabelScores(torch.tensor(scores), exact)
+            return
+        with self.batcher.turn():
+            prefix = label_scoring.shared_prefix(self, [p.ids for p in prompts])
         for prompt in prompts:
-            yield LabelScores(label_scoring.label_log_likelihoods(self, prompt.ids, labels_ids, prefix), exact)
+            with self.batcher.turn():  # released between prompts: others' requests run in between
+                scores = label_scoring.label_log_likelihoods(self, prompt.ids, labels_ids, prefix)
+            yield LabelScores(scores, exact)
 
 
 def _id_lists(prompts: Sequence[RenderedPrompt]) -> list[list[int]]:

@@ -57,6 +57,11 @@ def processor_chain(settings: SamplingSettings) -> list[tuple[str, str, LogitsPr
     ]
 
 
+def chain_of(settings: SamplingSettings) -> tuple[LogitsProcessor, ...]:
+    """The processors that change anything, in order: what sampling with these knobs applies."""
+    return tuple(processor for _, _, processor in processor_chain(settings) if processor is not None)
+
+
 @dataclass
 class Stage:
     """The scores after one stage of the chain (-inf where a token has been removed)."""

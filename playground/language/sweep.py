@@ -1,6 +1,6 @@
 """Many continuations of one prompt: a seeded sweep over temperatures, and greedy vs beam search.
 
-The sweep hands `model.generate` the very processor chain the tab shows (`processor_chain`), plus a
+The sweep hands the model's batcher the very processor chain the tab shows (`chain_of`), plus a
 last processor that only records the entropy of each distribution drawn from, so "mean entropy" is
 measured on what was actually sampled, without keeping every step's full distribution in memory.
 """
@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteriaList
+from transformers import LogitsProcessor, StoppingCriteriaList
 
 from playground.core import checks
 from playground.core.knobs import TEMPERATURE
@@ -20,8 +20,8 @@ from playground.core.settings import Limits
 from playground.core.stopping import StopWhenUnwanted, check_wanted
 from playground.language.results import SearchResult, SweepColumn
 from playground.language.sampling_settings import SamplingSettings
-from playground.language.seeding import seed_sampling
-from playground.language.sampling import end_token_ids, processor_chain, prompt_prefix, rows_of
+from playground.language.batcher import Continuation
+from playground.language.sampling import chain_of, end_token_ids, prompt_prefix, rows_of
 
 if TYPE_CHECKING:  # the local backend calls these with itself
     from playground.language.local import LocalLanguageModel
@@ -57,33 +57,26 @@ def _decode(lm: LocalLanguageModel, new_tokens: torch.Tensor, active: torch.Tens
     return [lm.tokenizer.decode(row[mask], skip_special_tokens=True) for row, mask in zip(new_tokens, active)]
 
 
-def sample_column(lm: LocalLanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings, samples: int,
-                  max_new_tokens: int, seed: int, prefix: object | None = None) -> SweepColumn:
-    """`samples` seeded continuations at one setting (one if greedy: they would all be the same).
-
-    `prefix` (from `prompt_prefix`) is the prompt already run once: the samples share it instead of each
-    running the prompt again (`num_return_sequences` would: samples x prompt tokens, time and memory)."""
-    settings = settings.validated()
+def _column(lm: LocalLanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings, samples: int,
+            max_new_tokens: int, seed: int) -> tuple[Continuation, _EntropyRecorder]:
+    """`samples` seeded continuations at one setting (one if greedy: they would all be the same), as a request
+    to the batcher: the chain the tab shows, plus a last processor that records the entropy drawn from."""
     recorder = _EntropyRecorder()
-    chain = [processor for _, _, processor in processor_chain(settings) if processor is not None]
     count = 1 if settings.greedy else samples
-    prefix = prompt_prefix(lm, prompt_ids) if prefix is None else prefix
-    ids = prompt_ids.repeat(count, 1)
-    seed_sampling(seed)
-    with torch.inference_mode():
-        output = lm.model.generate(
-            ids, attention_mask=torch.ones_like(ids), past_key_values=rows_of(prefix, count),
-            max_new_tokens=max_new_tokens, do_sample=not settings.greedy, pad_token_id=lm.tokenizer.pad_token_id,
-            # The chain does all the work: every built-in knob is set to "off" so generate adds nothing.
-            temperature=None if settings.greedy else 1.0, top_k=None, top_p=None, min_p=None, repetition_penalty=None,
-            logits_processor=LogitsProcessorList([*chain, recorder]),
-            stopping_criteria=StoppingCriteriaList([StopWhenUnwanted()]),
-        )
-    new_tokens = output[:, prompt_ids.shape[1]:]
+    rows = (tuple(prompt_ids[0].tolist()),) * count
+    request = Continuation(rows, (*chain_of(settings), recorder), settings.greedy, max_new_tokens, seed,
+                           frozenset(end_token_ids(lm)))
+    return request, recorder
+
+
+def _swept(lm: LocalLanguageModel, settings: SamplingSettings, samples: int, drawn: list[list[int]],
+           recorder: _EntropyRecorder) -> SweepColumn:
+    width = max(len(row) for row in drawn)
+    new_tokens = torch.tensor([row + [lm.tokenizer.pad_token_id] * (width - len(row)) for row in drawn])
     active = _active(new_tokens, end_token_ids(lm))
     entropy = 0.0
     if not settings.greedy and recorder.steps:
-        per_step = torch.stack(recorder.steps, dim=1)[:, : new_tokens.shape[1]]
+        per_step = torch.stack(recorder.steps, dim=1)[:, :width].cpu()
         entropy = float(per_step[active].mean())
     texts = _decode(lm, new_tokens, active)
     return SweepColumn(settings.temperature, tuple(texts * (samples if settings.greedy else 1)), entropy)
@@ -91,10 +84,14 @@ def sample_column(lm: LocalLanguageModel, prompt_ids: torch.Tensor, settings: Sa
 
 def temperature_sweep(lm: LocalLanguageModel, prompt_ids: torch.Tensor, base: SamplingSettings, temperatures: list[float],
                       samples: int, max_new_tokens: int, seed: int) -> list[SweepColumn]:
-    """One column per temperature, each seeded with `seed` so it repeats on its own; the prompt runs once."""
-    prefix = prompt_prefix(lm, prompt_ids)
-    return [sample_column(lm, prompt_ids, replace(base, temperature=t), samples, max_new_tokens, seed, prefix)
-            for t in temperatures]
+    """One column per temperature, each seeded with `seed` so it repeats on its own (and equals what
+    `model.generate` draws after `torch.manual_seed(seed)`). The columns are separate requests to the batcher,
+    each with its own knobs and generator, so they run together, beside anyone else's; the prompt runs once."""
+    settings = [replace(base, temperature=t).validated() for t in temperatures]
+    columns = [_column(lm, prompt_ids, one, samples, max_new_tokens, seed) for one in settings]
+    drawn = lm.batcher.generate_all([request for request, _ in columns])
+    return [_swept(lm, one, samples, rows, recorder)
+            for one, rows, (_, recorder) in zip(settings, drawn, columns)]
 
 
 def continuation_log_prob(lm: LocalLanguageModel, prompt_ids: torch.Tensor, new_tokens: torch.Tensor,
