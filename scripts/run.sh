@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+bash scripts/install-defaults.sh  # what the app runs on without a model hub
 exec .venv/bin/python app.py "$@"
