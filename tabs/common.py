@@ -68,6 +68,12 @@ def model_choices(service: ModelService, kind: str) -> list[tuple[str, str]]:
     return choices
 
 
+def loadable(service: ModelService, kind: str, names: tuple[str, ...] | list[str]) -> list[str]:
+    """The registered names among `names` that can load now (a tab's default selection)."""
+    registered = service.registry.names(kind)
+    return [name for name in names if name in registered and service.availability(kind, name).loadable]
+
+
 def availability_note(service: ModelService, kind: str, names: list[str] | None = None) -> str:
     """What a tab says at once when its usual models cannot load here: which one it uses instead and the
     command that fetches the others, or that none can load and why."""
