@@ -122,11 +122,15 @@ def gpu_events(fns: dict) -> dict[str, Any]:
 
 def run_model_events_on_gpu(fns: dict, spaces: Any | None) -> dict[str, Callable[..., int]]:
     """Wrap each model event once in `spaces.GPU` with its duration; returns the plan (api_name -> duration)."""
+    events = gpu_events(fns)
+    # A function can serve several events (its API event, and a lesson's or a knob's private one, which Gradio
+    # names `fn_1`…): they share the API event's estimate, found through the function itself.
+    estimates = {inspect.unwrap(block_fn.fn): DURATIONS[name] for name, block_fn in events.items() if name in DURATIONS}
     plan = {}
-    for name, block_fn in gpu_events(fns).items():
+    for name, block_fn in events.items():
         if hasattr(block_fn.fn, "zerogpu"):  # already wrapped (spaces marks its wrappers): never twice
             continue
-        plan[name] = duration_for(block_fn.fn, DURATIONS.get(name))
+        plan[name] = duration_for(block_fn.fn, estimates.get(inspect.unwrap(block_fn.fn)))
         if spaces is not None:
             block_fn.fn = spaces.GPU(block_fn.fn, duration=plan[name])
     return plan
