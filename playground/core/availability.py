@@ -157,7 +157,7 @@ def _local(spec: ModelSpec, path: str) -> Availability:
     if os.path.exists(os.path.expanduser(path)):
         return LOADABLE
     return Availability(False, "missing", (
-        f"{_title(spec)} points at a local path that does not exist on this server: the operator fixes its "
+        f"{_title(spec)} cannot load: its local path does not exist on this server; the operator fixes its "
         "entry in the model settings (--model, PLAYGROUND_*_MODELS or the config file)."))
 
 

@@ -152,7 +152,8 @@ class Registry:
         specs: dict[str, list[ModelSpec]] = {}
         for kind in MODEL_KINDS:
             entries = [(source, "set by the operator") for source in settings.models.get(kind, ())]
-            entries += [entry for entry in BUILTIN_MODELS[kind] if entry[0] not in dict(entries)]
+            entries += [entry for entry in BUILTIN_MODELS[kind] if entry[0] not in dict(entries)
+                        and (entry[0] != SMOLLM2_SOURCE or smollm2_gguf_path() is not None)]  # listed where installed
             specs[kind] = _unique([ModelSpec(kind, _display_name(kind, source), source, note)
                                    for source, note in entries])
         specs["tokenizer"] += _language_model_tokenizers(specs["language"], specs["tokenizer"])
