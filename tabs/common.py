@@ -74,10 +74,10 @@ def loadable(service: ModelService, kind: str, names: tuple[str, ...] | list[str
     return [name for name in names if name in registered and service.availability(kind, name).loadable]
 
 
-def availability_note(service: ModelService, kind: str, names: list[str] | None = None) -> str:
+def availability_note(service: ModelService, kind: str) -> str:
     """What a tab says at once when its usual models cannot load here: which one it uses instead and the
     command that fetches the others, or that none can load and why."""
-    names = names or service.registry.names(kind)
+    names = service.registry.names(kind)
     missing = [(name, found) for name in names if not (found := service.availability(kind, name)).loadable]
     if not missing:
         return ""
