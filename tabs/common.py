@@ -62,12 +62,44 @@ def user_errors(function: Callable) -> Callable:
     return wrapper
 
 
+def model_choices(service: ModelService, kind: str) -> list[tuple[str, str]]:
+    """(label, name) per registered model; one that cannot load now says why in its label, its name unchanged."""
+    choices = []
+    for name in service.registry.names(kind):
+        found = service.availability(kind, name)
+        choices.append((name if found.loadable else f"{name} ({found.label})", name))
+    return choices
+
+
+def loadable(service: ModelService, kind: str, names: tuple[str, ...] | list[str]) -> list[str]:
+    """The registered names among `names` that can load now (a tab's default selection)."""
+    registered = service.registry.names(kind)
+    return [name for name in names if name in registered and service.availability(kind, name).loadable]
+
+
+def availability_note(service: ModelService, kind: str) -> str:
+    """What a tab says at once when its usual models cannot load here: which one it uses instead and the
+    command that fetches the others, or that none can load and why."""
+    names = service.registry.names(kind)
+    missing = [(name, found) for name in names if not (found := service.availability(kind, name)).loadable]
+    if not missing:
+        return ""
+    if len(missing) == len(names):
+        return f"Nothing here can load yet. {missing[0][1].message}"
+    first_name, first = missing[0]
+    where = "offline" if service.settings.offline else "here"
+    using = f"using {service.default_name(kind)}; " if first_name == service.registry.default(kind) else ""
+    needs = f"needs `{first.fix}`" if first.fix else first.label
+    return f"{where}: {using}{first_name} {needs}" + (
+        f" ({len(missing) - 1} more marked in the list)" if len(missing) > 1 else "")
+
+
 def model_picker(service: ModelService, kind: str, label: str = "Model") -> gr.Dropdown:
     specs = service.registry.specs(kind)
-    info = "; ".join(f"{spec.name}: {spec.note}" for spec in specs[:1] if spec.note)
-    return gr.Dropdown(
-        choices=[spec.name for spec in specs], value=service.registry.default(kind), label=label, info=info or None
-    )
+    default = service.default_name(kind)
+    info = availability_note(service, kind) or "; ".join(
+        f"{spec.name}: {spec.note}" for spec in specs if spec.name == default and spec.note)
+    return gr.Dropdown(choices=model_choices(service, kind), value=default, label=label, info=info or None)
 
 
 def knob_input(knob: Knob, **overrides: Any) -> gr.Slider | gr.Number:
@@ -191,18 +223,6 @@ def local_model_turns(service: ModelService) -> Callable[[Callable], Callable]:
         return wrapper
 
     return decorate
-
-
-def run_model_events_on_gpu(fns: dict) -> None:
-    """On a ZeroGPU Space, model-bound events must hold a GPU while they run (`spaces.GPU`); elsewhere
-    the `spaces` package is absent (or its decorator does nothing) and events are left as they are."""
-    try:
-        import spaces
-    except ImportError:
-        return
-    for block_fn in fns.values():
-        if block_fn.fn is not None and block_fn.concurrency_id in (MODEL_EVENT["concurrency_id"], LANGUAGE_CONCURRENCY_ID):
-            block_fn.fn = spaces.GPU(block_fn.fn)
 
 
 def _request_still_wanted() -> Callable[[], bool] | None:

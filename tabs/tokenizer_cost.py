@@ -9,7 +9,7 @@ from playground.core.service import ModelService
 from playground.tokenizers import cost, counts
 from playground.views.tokens import premium_spread_html, token_view_html
 from serving.files import keep
-from tabs.common import CHEAP_EVENT, user_errors
+from tabs.common import CHEAP_EVENT, availability_note, loadable, model_choices, user_errors
 
 TITLE = "Tokenizer language cost"
 ORDER = 50
@@ -39,7 +39,6 @@ def _chart_data(costs: pd.DataFrame) -> pd.DataFrame:
 
 def build(service: ModelService) -> None:
     limits = service.settings.limits
-    names = service.registry.names("tokenizer")
     languages = [language.name for language in cost.flores_languages()]
     gr.Markdown(
         "The same sentence costs very different numbers of tokens in different languages: tokenizers were "
@@ -48,8 +47,9 @@ def build(service: ModelService) -> None:
         "Sentences: FLORES-200 (NLLB Team, CC-BY-SA 4.0), professional translations of the same text."
     )
     with gr.Row():
-        tokenizers = gr.Dropdown(names, value=[n for n in DEFAULT_TOKENIZERS if n in names], multiselect=True,
-                                 label=f"Tokenizers (up to {limits.max_tokenizers})", scale=3)
+        tokenizers = gr.Dropdown(model_choices(service, "tokenizer"), value=loadable(service, "tokenizer", DEFAULT_TOKENIZERS),
+                                 multiselect=True, label=f"Tokenizers (up to {limits.max_tokenizers})", scale=3,
+                                 info=availability_note(service, "tokenizer") or None)
         hub_id = gr.Textbox(label="…and a Hugging Face Hub tokenizer id (optional)", placeholder="org/name", scale=1)
     with gr.Row():
         chosen_languages = gr.Dropdown(languages, value=list(DEFAULT_LANGUAGES), multiselect=True,

@@ -75,7 +75,7 @@ def test_compare_models_side_by_side(client):
     left, right, summary = client.predict(image=handle_file(CAT), labels=LABELS, templates=SINGLE, logit_scale=0,
                                           model_a=model, model_b=model, api_name="/compare_models")
     assert left == right and summary.count(model) == 2
-    with pytest.raises(AppError, match="Could not load clip model 'ViT-B-32:openai'"):
+    with pytest.raises(AppError, match="CLIP model 'ViT-B-32:openai' is not available offline.*prefetch"):
         client.predict(image=handle_file(CAT), labels=LABELS, templates=SINGLE, logit_scale=0,
                        model_a=model, model_b="ViT-B-32:openai", api_name="/compare_models")
 

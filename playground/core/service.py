@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
+from playground.core.availability import Availability, availability
 from playground.core.cache import CacheKey, PipelineCache
 from playground.core.device import dtype_name, pick_device, pick_dtype, total_memory_bytes
 from playground.core.errors import ModelUnavailableError, PlaygroundError
@@ -25,7 +26,7 @@ log = logging.getLogger("playground")
 
 
 def _why_unavailable(spec: ModelSpec, error: Exception, offline: bool) -> str:
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300].rstrip(" .")
     source = f" ({spec.source})"
     if spec.is_local_path:  # visitors see this: the model's name, not where it lies (the log has the path)
         log.warning("could not load %s from %s: %s", spec.name, spec.source, error)
@@ -81,8 +82,25 @@ class ModelService:
     def is_loaded(self, kind: str, name: str | None) -> bool:
         return self.key(self.registry.get(kind, name)) in self.cache
 
+    def availability(self, kind: str, name: str | None) -> Availability:
+        """Whether a registered model can load now (one in memory always can); milliseconds, no loading."""
+        spec = self.registry.get(kind, name)
+        if self.key(spec) in self.cache:
+            return Availability(True)
+        return availability(spec, self.settings)
+
+    def default_name(self, kind: str) -> str:
+        """The kind's default: the first registered model that can load now (the registry's first when none can)."""
+        for name in self.registry.names(kind):
+            if self.availability(kind, name).loadable:
+                return name
+        return self.registry.default(kind)
+
     def load(self, kind: str, name: str | None = None, on_first_load: Callable[[str], None] | None = None) -> Any:
-        """The loaded model; `on_first_load` is told before a slow load so the UI can say so."""
+        """The loaded model; `on_first_load` is told before a slow load so the UI can say so. A model that
+        cannot load now is refused at once with what is missing and how to get it."""
+        if name is None or (isinstance(name, str) and not name.strip()):
+            name = self.default_name(kind)
         return self.load_spec(self.registry.get(kind, name), on_first_load)
 
     def language(self, name: str | None = None,
@@ -104,6 +122,10 @@ class ModelService:
         """Load a spec the caller built and validated itself (the tokenizer tab's typed Hub id), through
         the same cache; everything else goes through `load` and the registry."""
         key = self.key(spec)
+        if key not in self.cache and spec in self.registry.specs(spec.kind):
+            found = availability(spec, self.settings)  # a typed tokenizer id is checked by its loader
+            if not found.loadable:
+                raise ModelUnavailableError(found.message)
         if on_first_load is not None and key not in self.cache:
             on_first_load(f"Loading {spec.name} (first use; later requests reuse it)…")
         return self.cache.get(key, lambda: self._load(spec))

@@ -263,3 +263,8 @@ def _hub_tokenizer(spec: ModelSpec, repo_id: str, settings: Settings):
             f"hf/{repo_id.replace('/', '__')}/. Online it loads from the Hub{gated}; to use it offline, load it "
             "once while online or copy its tokenizer files into that folder (PLAYGROUND_TOKENIZER_FILES)."
         ) from error
+
+
+def offline_copy(source: str, settings: Settings) -> Path | None:
+    """The installed file or folder a tokenizer source loads from with no network, if any (availability)."""
+    return _offline_file(source, settings)
