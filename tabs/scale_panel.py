@@ -10,6 +10,7 @@ import gradio as gr
 from playground.core.service import ModelService
 from playground.language.scale import ScaleProgress, comparable_models, default_models
 from playground.views import scale as view
+from tabs import common
 
 NOTICE = ("What to notice: every model reads the same prompts; the curve shows whether accuracy grows with "
           "size. Below a billion parameters it mostly does not: the gains the papers report appear in much "
@@ -17,7 +18,9 @@ NOTICE = ("What to notice: every model reads the same prompts; the curve shows w
 
 
 def model_choices(service: ModelService) -> gr.CheckboxGroup:
-    return gr.CheckboxGroup(comparable_models(service), value=default_models(service),
+    comparable = comparable_models(service)
+    choices = [choice for choice in common.model_choices(service, "language") if choice[1] in comparable]
+    return gr.CheckboxGroup(choices, value=default_models(service),
                             label="Models to compare (two or more; they load one after another)")
 
 

