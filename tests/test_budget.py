@@ -164,7 +164,7 @@ def test_a_sweep_runs_the_prompt_once_and_samples_as_generate_does(tiny):
     prompt = encode_prompt(tiny, "Once upon a time there was a lighthouse keeper who", False)
     with counted(tiny.model) as work:
         column = temperature_sweep(tiny, prompt, SamplingSettings(top_k=50), [1.3], 5, 8, 3)[0]
-    assert work.tokens == prompt.shape[1] - 1 + 5 * 8  # the prompt once, then one token a step per sample
+    assert work.tokens == prompt.shape[1] + 5 * (8 - 1)  # the prompt once, then a token a step per sample
     torch.manual_seed(3)
     with torch.inference_mode():
         output = tiny.model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=8, do_sample=True,

@@ -34,7 +34,6 @@ class Limits:
     batch_window_ms: int = 10
     max_batch_rows: int = 32  # rows in one pass
     max_batch_tokens: int = 16_384  # rows x padded length (generation: prompt + new tokens) in one pass
-    max_batch_logits: int = 256  # rows x positions whose logits one pass keeps (vocabulary-sized each)
     max_labels: int = 100
     max_examples: int = 64
     max_image_pixels: int = 40_000_000

@@ -5,13 +5,13 @@ time, each waits for all the others; together, they are one forward pass that co
 costs. The batcher collects what arrives within a short window (`Limits.batch_window_ms`), runs it as one
 left-padded pass, and hands each request its own rows back.
 
-- **Forward jobs** (next-token logits, label scoring): one padded pass per batch; a request reads the last
-  `keep` positions of its row.
+- **Forward jobs** (next-token logits, which also score labels one token long): one padded pass per batch;
+  a request reads the last position of its row.
 - **Generation jobs**: one step loop for the batch; every request keeps its own knobs (its processor chain
   runs on its rows only), its own `torch.Generator` (seeded per request: nothing touches torch's global
   seed, so neither batching nor concurrency can change what a student gets) and its own stop rule.
 - **Exclusive jobs**: work that keeps its own KV cache between calls or searches (step-by-step sessions,
-  beam search, shared-prefix scoring) cannot share a pass; it runs alone, in turn with the batches.
+  beam search, labels longer than a token packed after their prompt's cache) cannot share a pass; it runs alone, in turn with the batches.
 
 A request's result does not depend on the batch it ran in: left padding is masked and positions are counted
 from each row's first real token, so its probabilities equal those it gets alone to float rounding (tested
@@ -19,8 +19,7 @@ to 1e-5), and its seeded tokens are the same.
 
 There is no background thread: the first waiting request runs batches (its own and whoever else's is
 waiting) until its own is done, then the next waiting one takes over. Memory stays bounded: a batch holds at
-most `max_batch_rows` rows, `max_batch_tokens` padded tokens and `max_batch_logits` kept logit rows; what
-does not fit waits for the next batch (a single request larger than that runs alone: its size was priced by
+most `max_batch_rows` rows and `max_batch_tokens` padded tokens; what does not fit waits for the next batch (a single request larger than that runs alone: its size was priced by
 `playground.core.budget` before it got here).
 """
 
@@ -73,7 +72,7 @@ class _Job:
 
 @dataclass
 class _Forward(_Job):
-    keep: int = 1  # logits of this many final positions come back
+    """The logits for the token after its one row."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,6 @@ class Batcher:
         self.window_s = limits.batch_window_ms / 1000
         self.max_rows = max(1, limits.max_batch_rows)
         self.max_tokens = max(1, limits.max_batch_tokens)
-        self.max_logits = max(1, limits.max_batch_logits)
         self.stats = BatchStats()
         self._pending: list[_Job] = []
         self._changed = threading.Condition()
@@ -160,25 +158,9 @@ class Batcher:
 
     # ---- what callers use
 
-    def logits(self, ids: Sequence[int], keep: int = 1) -> torch.Tensor:
-        """(keep, vocab) float32 logits at the last `keep` positions of `ids`, computed in a shared pass."""
-        if not 1 <= keep <= len(ids):
-            raise ValueError(f"keep must be between 1 and {len(ids)}, got {keep}")
-        return self._submit(_Forward([list(ids)], keep=keep))
-
     def next_token_logits(self, ids: Sequence[int]) -> torch.Tensor:
-        """(1, vocab) float32 logits for the token after `ids`."""
-        return self.logits(ids, 1)
-
-    def label_log_likelihoods(self, prompt: Sequence[int], labels: Sequence[Sequence[int]]) -> list[float]:
-        """Log-likelihood of each label's tokens after `prompt` (one row per label, all in shared passes)."""
-        jobs = [_Forward([list(prompt) + list(label[:-1])], keep=len(label)) for label in labels]
-        results = self._submit_many(jobs)
-        scores = []
-        for label, logits in zip(labels, results):
-            log_probs = torch.log_softmax(logits, dim=-1)
-            scores.append(float(log_probs[torch.arange(len(label)), torch.as_tensor(list(label))].sum()))
-        return scores
+        """(1, vocab) float32 logits for the token after `ids`, computed in a pass shared with others."""
+        return self._submit(_Forward([list(ids)]))
 
     def generate(self, request: Continuation) -> list[list[int]]:
         """Each row's new token ids (up to and including its end token), drawn with the request's own
@@ -282,8 +264,7 @@ class Batcher:
         width = max(job.width for job in batch)
         if isinstance(batch[0], _Generate):
             width += max(job.max_new_tokens for job in batch)  # the KV cache grows to this
-        keep = max(getattr(job, "keep", 1) for job in batch)
-        return rows <= self.max_rows and rows * width <= self.max_tokens and rows * keep <= self.max_logits
+        return rows <= self.max_rows and rows * width <= self.max_tokens
 
     def _run(self, batch: list[_Job]) -> None:
         live = []
@@ -318,15 +299,14 @@ class Batcher:
     # ---- the model's passes
 
     def _forward(self, batch: list[_Forward]) -> None:
-        keep = max(job.keep for job in batch)
         ids, mask, positions = left_padded([job.rows[0] for job in batch], self.pad_id, self.device)
         self.stats.note(*ids.shape)
-        extra = {"logits_to_keep": keep} if self._keeps_logits else {}
+        extra = {"logits_to_keep": 1} if self._keeps_logits else {}
         with torch.inference_mode():
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
-                                **extra).logits[:, -keep:].float()
+                                **extra).logits[:, -1:].float()
         for row, job in enumerate(batch):
-            job.result.set_result(logits[row, keep - job.keep:].clone())
+            job.result.set_result(logits[row].clone())
 
     def _generate(self, batch: list[_Generate]) -> None:
         """One step loop for every request of the batch; each draws from its own rows with its own chain and

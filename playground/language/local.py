@@ -158,19 +158,22 @@ class LocalLanguageModel:
 
     def score_labels(self, prompts: Sequence[RenderedPrompt],
                      labels_ids: Sequence[Sequence[int]]) -> Iterator[LabelScores]:
-        """One prompt's labels join other requests' passes (a row per label). Several prompts (a sweep
-        setting's) share the keys and values of what they all start with instead, computed in turn."""
-        exact = (False,) * len(labels_ids)
-        if len(prompts) == 1:
-            scores = self.batcher.label_log_likelihoods(prompts[0].ids[0].tolist(), labels_ids)
-            yield LabelScores(torch.tensor(scores), exact)
+        """Every prompt runs once, however many labels follow. One prompt whose labels are all one token long
+        needs only its next-token logits: one row of a pass shared with other requests. Longer labels run
+        packed after the prompt's own cache, and several prompts (a sweep setting's) share the keys and values
+        of what they all start with; both hold a cache between passes, so they run in turn."""
+        bounded = (False,) * len(labels_ids)
+        if len(prompts) == 1 and all(len(label) == 1 for label in labels_ids):
+            logits = self.batcher.next_token_logits(prompts[0].ids[0].tolist())[-1]
+            first = torch.tensor([label[0] for label in labels_ids], device=logits.device)
+            yield LabelScores(torch.log_softmax(logits, dim=-1)[first].cpu(), bounded)
             return
         with self.batcher.turn():
             prefix = label_scoring.shared_prefix(self, [p.ids for p in prompts])
         for prompt in prompts:
             with self.batcher.turn():  # released between prompts: others' requests run in between
                 scores = label_scoring.label_log_likelihoods(self, prompt.ids, labels_ids, prefix)
-            yield LabelScores(scores, exact)
+            yield LabelScores(scores, bounded)
 
 
 def _id_lists(prompts: Sequence[RenderedPrompt]) -> list[list[int]]:
