@@ -1,0 +1,193 @@
+"""Structured output: a JSON schema, a regular expression or a list of choices, as one more stage of the chain.
+
+The grammar engine is llguidance (the one behind llama.cpp's and vLLM's guidance back-ends): at every step it
+says which tokens keep the text on a path the constraint allows, and the grammar stage removes all the others
+(their mass is renormalised away, exactly like a top-k cut). We never parse the grammar ourselves.
+
+Whether a finished text obeys the constraint is checked independently of the engine: `json` + `jsonschema`
+for a schema, Python's `re` for a regular expression, equality for choices.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Sequence
+
+import jsonschema
+import llguidance
+import llguidance.hf
+import numpy as np
+import torch
+from llguidance import LLMatcher
+from transformers import LogitsProcessor, PreTrainedTokenizerBase
+
+from playground.core.errors import PlaygroundError
+
+KINDS = ("json_schema", "regex", "choice")
+KIND_LABELS = {"json_schema": "JSON schema", "regex": "regular expression", "choice": "choices"}
+# llguidance's JSON default allows any whitespace between tokens, and a small model then pads with newlines
+# until it runs out of tokens: one fixed spacing keeps the output compact (and still any valid JSON layout).
+_JSON_LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+
+
+class GrammarError(PlaygroundError):
+    """A constraint that cannot be used: the message says what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What the output must be. `spec` is the schema (JSON text), the pattern, or the choices one per line."""
+
+    kind: str
+    spec: str
+
+    @property
+    def schema(self) -> dict | bool:
+        return json.loads(self.spec)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(line for line in self.spec.splitlines() if line.strip())
+
+    def grammar(self) -> str:
+        """The constraint in llguidance's grammar format."""
+        if self.kind == "json_schema":
+            return LLMatcher.grammar_from_json_schema(self.schema, overrides=_JSON_LAYOUT)
+        if self.kind == "regex":
+            return llguidance.grammar_from("regex", self.spec)
+        return llguidance.grammar_from("choice", json.dumps(list(self.choices)))
+
+    def validates(self, text: str) -> bool:
+        """Whether a finished text obeys the constraint, checked without the grammar engine."""
+        if self.kind == "json_schema":
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return False
+            return jsonschema.validators.validator_for(self.schema)(self.schema).is_valid(value)
+        if self.kind == "regex":
+            return re.fullmatch(self.spec, text) is not None
+        return text in self.choices
+
+
+def parse_constraint(kind: str, spec: str, max_chars: int) -> Constraint:
+    """A constraint from what a person typed, or a `GrammarError` that says what is wrong."""
+    if kind not in KINDS:
+        raise GrammarError(f"Unknown kind of constraint {kind!r}; use one of: {', '.join(KINDS)}.")
+    label = KIND_LABELS[kind]
+    if not isinstance(spec, str) or not spec.strip():
+        raise GrammarError(f"The {label} is empty: type one first.")
+    if len(spec) > max_chars:
+        raise GrammarError(f"The {label} has {len(spec):,} characters; this server accepts up to {max_chars:,}.")
+    constraint = Constraint(kind, spec.strip() if kind != "regex" else spec)
+    if kind == "json_schema":
+        try:
+            schema = constraint.schema
+        except ValueError as error:
+            raise GrammarError(f"The JSON schema is not valid JSON: {error}.") from None
+        if not isinstance(schema, (dict, bool)):
+            raise GrammarError("A JSON schema must be a JSON object, such as {\"type\": \"object\"}.")
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as error:
+            raise GrammarError(f"This is not a valid JSON schema: {error.message}.") from None
+    elif kind == "regex":
+        try:
+            re.compile(spec)
+        except re.error as error:
+            raise GrammarError(f"The regular expression does not compile: {error}.") from None
+    elif not constraint.choices:
+        raise GrammarError("Give at least one non-empty choice, one per line.")
+    return constraint
+
+
+_engine_tokenizers: "weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict[int, llguidance.LLTokenizer]]" = (
+    weakref.WeakKeyDictionary())
+_engine_lock = threading.Lock()
+
+
+def engine_tokenizer(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> llguidance.LLTokenizer:
+    """llguidance's view of a tokenizer (1-10 s to build): built once per loaded tokenizer, and forgotten with
+    it when the cache unloads the model. `vocab_size` is the logits' width, which can exceed `len(tokenizer)`.
+    The engine ends a text with the tokenizer's end-of-text token."""
+    with _engine_lock:
+        built = _engine_tokenizers.setdefault(tokenizer, {})
+        if vocab_size not in built:
+            try:
+                built[vocab_size] = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size)
+            except ValueError as error:
+                raise GrammarError(f"The grammar engine cannot read this model's tokenizer: {error}.") from None
+        return built[vocab_size]
+
+
+def _engine_message(error: str) -> str:
+    """llguidance's first line, or for a regex the line that names the problem ("error: unclosed group")."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    named = [line for line in lines if line.startswith("error:")]
+    return (named[-1] if named else lines[0] if lines else "unknown error").removeprefix("error: ")
+
+
+def allowed_tokens(matcher: LLMatcher, vocab_size: int) -> torch.Tensor:
+    """(vocab,) bool: the engine's own set of tokens allowed next (bit i of its little-endian bitmask)."""
+    bits = np.unpackbits(np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
+    return torch.from_numpy(bits[:vocab_size].astype(bool))
+
+
+def compile_constraint(engine: llguidance.LLTokenizer, constraint: Constraint) -> LLMatcher:
+    """A matcher at the start of the text; `GrammarError` if the engine refuses the constraint or it admits
+    no text (llguidance accepts such grammars and would only ever allow the end token)."""
+    matcher = LLMatcher(engine, constraint.grammar())
+    if matcher.is_error():  # the constructor never raises: it records the error
+        raise GrammarError(f"The grammar engine refused this {KIND_LABELS[constraint.kind]}: "
+                           f"{_engine_message(matcher.get_error())}.")
+    allowed = allowed_tokens(matcher, engine.vocab_size)
+    allowed[list(engine.eos_tokens)] = False
+    if not allowed.any():
+        what = "only the empty text" if matcher.is_accepting() else "no text at all"
+        raise GrammarError(f"This {KIND_LABELS[constraint.kind]} admits {what}, so there is nothing to generate.")
+    return matcher
+
+
+def vocab_width(model: torch.nn.Module) -> int:
+    """The width of the model's logits (the output head's rows), which the mask must match."""
+    head = model.get_output_embeddings()
+    return int(head.weight.shape[0]) if head is not None else int(model.config.get_text_config().vocab_size)
+
+
+class GrammarProcessor(LogitsProcessor):
+    """The grammar stage for `generate` and for `samples.draw_samples`: one matcher per row.
+
+    Each call first feeds every row's matcher the tokens drawn since the last call, then masks what the
+    matcher forbids. Once a row's text is complete the engine allows only the end token; after that is
+    drawn nothing more is fed (the padding `generate` appends to a finished row is ignored). `seconds` adds
+    up the time spent here: what the constraint costs."""
+
+    def __init__(self, matchers: Sequence[LLMatcher], prompt_width: int, end_ids: set[int]):
+        self.matchers = list(matchers)
+        self.prompt_width = prompt_width
+        self.end_ids = end_ids
+        self.fed = [0] * len(self.matchers)
+        self.ended = [False] * len(self.matchers)
+        self.seconds = 0.0
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        start = time.perf_counter()
+        masks = []
+        for row, matcher in enumerate(self.matchers):
+            new = input_ids[row, self.prompt_width + self.fed[row]:].tolist()
+            self.fed[row] += len(new)
+            for token in new:
+                if self.ended[row]:
+                    break
+                if not matcher.consume_token(token):
+                    raise GrammarError(f"The grammar engine refused a drawn token: {_engine_message(matcher.get_error())}.")
+                self.ended[row] = token in self.end_ids
+            masks.append(allowed_tokens(matcher, scores.shape[-1]))
+        allowed = torch.stack(masks).to(scores.device)
+        self.seconds += time.perf_counter() - start
+        return scores.masked_fill(~allowed, float("-inf"))
