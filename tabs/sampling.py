@@ -5,11 +5,13 @@ from __future__ import annotations
 import gradio as gr
 
 from playground.language.generation import SamplingSettings
+from playground.language.steps import back, choose_alternative, force, token_of_text
 from playground.views.sampling import (
-    STAGE_COLUMNS, STEP_COLUMNS, next_token_view, search_view, step_text, steps_view, sweep_view,
+    ALTERNATIVE_COLUMNS, STAGE_COLUMNS, STEP_COLUMNS, current_alternatives, next_token_view, search_view,
+    steer_view, step_text, steps_view, sweep_view,
 )
 from playground.core.service import ModelService
-from tabs.common import language_event, load_with_progress, local_model_turns, model_picker, user_errors
+from tabs.common import CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors
 
 TITLE = "Sampling knobs"
 ORDER = 10
@@ -50,6 +52,17 @@ def build(service: ModelService) -> None:
             n_tokens = gr.Number(20, label="N", precision=0, minimum=1, maximum=limits.max_new_tokens)
             restart = gr.Button("Start over")
         steps_html = gr.HTML(step_text(None, ""))
+        with gr.Row():
+            forced_box = gr.Textbox(label="Force a token", placeholder="one token, with its leading space: ' Paris'",
+                                    max_length=200)
+            force_button = gr.Button("Force this token")
+            back_button = gr.Button("Go back one step")
+        alternatives = gr.Dataframe(headers=ALTERNATIVE_COLUMNS, interactive=False, elem_id="sampling-alternatives",
+                                    label="Each step's likeliest tokens: click one to continue from it instead")
+        with gr.Row():
+            picked_step = gr.Number(1, label="Step", precision=0, minimum=1)
+            picked_alternative = gr.Number(1, label="Alternative", precision=0, minimum=1, maximum=5)
+            pick_button = gr.Button("Continue from this alternative")
         steps_table = gr.Dataframe(headers=STEP_COLUMNS, label="Each token and its alternatives", interactive=False)
     with gr.Tab("Temperature sweep"):
         with gr.Row():
@@ -98,6 +111,44 @@ def build(service: ModelService) -> None:
             service.step_sessions.drop(request.session_hash)
         return step_text(None, ""), None
 
+    def steer(model, prompt, use_chat_template, knobs, seed, request, progress, change):
+        lm = load_with_progress(service, "language", model, progress)
+        return steer_view(lm, service.step_sessions, request.session_hash, prompt, use_chat_template, knobs, seed,
+                          limits, lambda session: change(lm, session, knobs.validated()))
+
+    @user_errors
+    @local_model_turns(service)
+    def force_token(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
+                    forced_token, request: gr.Request, progress=gr.Progress()):
+        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
+        return steer(model, prompt, use_chat_template, knobs, seed, request, progress, lambda lm, session, k: force(
+            lm, session, k, token_of_text(lm, forced_token), limits.max_new_tokens))
+
+    @user_errors
+    @local_model_turns(service)
+    def step_back(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
+                  request: gr.Request, progress=gr.Progress()):
+        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
+        return steer(model, prompt, use_chat_template, knobs, seed, request, progress,
+                     lambda lm, session, k: back(session))
+
+    @user_errors
+    @local_model_turns(service)
+    def continue_from_alternative(model, prompt, use_chat_template, temperature, top_k, top_p, min_p,
+                                  repetition_penalty, seed, step, alternative, request: gr.Request,
+                                  progress=gr.Progress()):
+        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
+        return steer(model, prompt, use_chat_template, knobs, seed, request, progress, lambda lm, session, k:
+                     choose_alternative(lm, session, k, int(step), int(alternative) - 1, limits.max_new_tokens))
+
+    def pick_cell(event: gr.SelectData):
+        row, column = event.index
+        return (row + 1, column) if column >= 1 else (row + 1, 1)
+
+    @user_errors
+    def alternatives_now(request: gr.Request):
+        return current_alternatives(service.step_sessions, request.session_hash)
+
     @user_errors
     @local_model_turns(service)
     def sweep(model, prompt, use_chat_template, top_k, top_p, min_p, repetition_penalty, temperatures, samples,
@@ -117,9 +168,21 @@ def build(service: ModelService) -> None:
           trigger_mode="always_last", **language)
     step_inputs = [model_choice, prompt_box, chat_template, *knob_inputs, seed_box]
     step_outputs = [steps_html, steps_table]
-    run_n.click(generate_steps, [*step_inputs, n_tokens], step_outputs, api_name="generate_steps", **language)
-    step_one.click(step_one_token, step_inputs, step_outputs, api_name="step_one_token", **language)
-    restart.click(start_over, None, step_outputs, api_name="start_over", queue=False)
+    run_n.click(generate_steps, [*step_inputs, n_tokens], step_outputs, api_name="generate_steps", **language).then(
+        alternatives_now, None, alternatives, api_visibility="private", **CHEAP_EVENT)
+    step_one.click(step_one_token, step_inputs, step_outputs, api_name="step_one_token", **language).then(
+        alternatives_now, None, alternatives, api_visibility="private", **CHEAP_EVENT)
+    restart.click(start_over, None, step_outputs, api_name="start_over", queue=False).then(
+        alternatives_now, None, alternatives, api_visibility="private", **CHEAP_EVENT)
+    steer_outputs = [*step_outputs, alternatives]
+    force_button.click(force_token, [*step_inputs, forced_box], steer_outputs, api_name="force_token", **language)
+    forced_box.submit(force_token, [*step_inputs, forced_box], steer_outputs, api_visibility="private", **language)
+    back_button.click(step_back, step_inputs, steer_outputs, api_name="step_back", **language)
+    pick_button.click(continue_from_alternative, [*step_inputs, picked_step, picked_alternative], steer_outputs,
+                      api_name="continue_from_alternative", **language)
+    alternatives.select(pick_cell, None, [picked_step, picked_alternative], api_visibility="private", **CHEAP_EVENT).then(
+        continue_from_alternative, [*step_inputs, picked_step, picked_alternative], steer_outputs,
+        api_visibility="private", **language)
     run_sweep.click(sweep, [model_choice, prompt_box, chat_template, *knob_inputs[1:], temperature_list, sample_count,
                             sweep_tokens, seed_box], [sweep_samples, diversity], api_name="sweep", **language)
     run_search.click(compare_search, [model_choice, prompt_box, chat_template, beam_count, search_tokens], searches,

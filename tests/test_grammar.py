@@ -56,13 +56,14 @@ def test_grammar_stage_keeps_exactly_the_engines_allowed_set(smollm2):
 def test_twenty_constrained_samples_all_validate_against_the_schema(smollm2):
     constraint = parse_constraint("json_schema", PERSON, 8000)
     prompt = encode_prompt(smollm2, "Describe a person as a JSON object with a name and an age.", True)
-    result = compare_constrained(smollm2, prompt, SamplingSettings(1.0), constraint, 20, 40, seed=0)
-    assert result.constrained_verdicts == (VALID,) * 20
-    assert all(row.ended for row in result.constrained.rows)
-    for row in result.constrained.rows:
+    matcher = matcher_for(smollm2, constraint)
+    grammar = GrammarProcessor([matcher.deep_copy() for _ in range(20)], prompt.shape[1], end_token_ids(smollm2))
+    drawn = draw_samples(smollm2, prompt, SamplingSettings(1.0), 20, 40, 0, grammar)
+    assert all(row.ended and constraint.validates(row.text) for row in drawn.rows)
+    for row in drawn.rows:
         person = json.loads(row.text)
         assert set(person) == {"name", "age"} and isinstance(person["age"], int) and len(person["name"]) <= 12
-    assert len(result.free_verdicts) == 20 and result.constrained.grammar_seconds > 0 and result.step_ratio > 0
+    assert len({row.text for row in drawn.rows}) > 10 and drawn.grammar_seconds > 0
 
 
 @pytest.mark.parametrize("kind, spec", [("regex", "[0-9]{3}-[0-9]{4}"), ("choice", "red\ngreen\nblue")])
@@ -72,6 +73,7 @@ def test_a_random_model_obeys_a_regex_and_choices_every_time(tiny, kind, spec):
     result = compare_constrained(tiny, prompt, SamplingSettings(1.0), constraint, 20, 12, seed=1)
     assert result.constrained_verdicts == (VALID,) * 20
     assert result.free_verdicts.count(VALID) == 0  # random weights never hit it by chance
+    assert result.constrained.grammar_seconds > 0 and result.step_ratio > 0 and result.mask_ms_per_step > 0
     assert len({row.text for row in result.constrained.rows}) > 1  # still sampled, not one forced text
 
 

@@ -35,6 +35,8 @@ TOP_ROWS = 12  # tokens shown in the stage chart (the model's favourites and the
 STAGE_COLUMNS = ["stage", "knob", "surviving tokens", "entropy (bits)", "mass removed", "top token", "top probability"]
 STEP_COLUMNS = ["step", "token", "model probability", "probability drawn with", "model rank", "entropy (bits)",
                 "alternatives"]
+ALTERNATIVE_COLUMNS = ["step", "1", "2", "3", "4", "5"]
+FORCED = " (forced)"
 
 
 def _percent(p: float) -> str:
@@ -161,14 +163,17 @@ def step_text(session: StepSession | None, prompt: str) -> str:
     if session is None or not session.steps:
         return '<div id="sampling-steps">Press <b>Step one token</b> or <b>Run N tokens</b> to start.</div>'
     spans = [_token_span(step.text if step.text and "\ufffd" not in step.text else step.token, step.raw_probability,
-                         _step_title(step)) for step in session.steps]
-    return _steps_html(prompt, spans, session.finished, "Darker orange = the model found the token less likely. "
-                       "Hover a token for its probability and the alternatives.")
+                         ("forced: " if step.forced else "") + _step_title(step), step.forced)
+             for step in session.steps]
+    return _steps_html(prompt, spans, session.finished, "Darker orange = the model found the token less likely; "
+                       "an outlined token was forced. Hover a token for its probability and the alternatives.")
 
 
-def _token_span(text: str, probability: float, title: str) -> str:
-    return (f'<span title="{html.escape(title)}" style="background:{_token_colour(probability)};'
-            f'border-radius:3px;white-space:pre-wrap">{html.escape(text)}</span>')
+def _token_span(text: str, probability: float, title: str, forced: bool = False) -> str:
+    outline = ";outline:2px solid #7c3aed" if forced else ""
+    marker = ' class="smp-forced"' if forced else ""
+    return (f'<span{marker} title="{html.escape(title)}" style="background:{_token_colour(probability)};'
+            f'border-radius:3px;white-space:pre-wrap{outline}">{html.escape(text)}</span>')
 
 
 def _steps_html(prompt: str, spans: list[str], finished: str, legend: str) -> str:
@@ -183,9 +188,17 @@ def step_table(session: StepSession | None) -> pd.DataFrame:
     rows = []
     for number, step in enumerate(session.steps if session else [], start=1):
         alternatives = ", ".join(f"{c.token} {_percent(c.probability)}" for c in step.alternatives)
-        rows.append([number, step.token, round(step.raw_probability, 4), round(step.probability, 4), step.raw_rank,
-                     _bits(step.entropy_bits), alternatives])
+        rows.append([number, step.token + (FORCED if step.forced else ""), round(step.raw_probability, 4),
+                     round(step.probability, 4), step.raw_rank, _bits(step.entropy_bits), alternatives])
     return pd.DataFrame(rows, columns=STEP_COLUMNS)
+
+
+def alternatives_table(session: StepSession | None) -> pd.DataFrame:
+    """Per step, the five likeliest tokens after the knobs: a cell to click to continue from it instead."""
+    rows = [[number] + [f"{c.token} {_percent(c.probability)}" for c in step.alternatives]
+            + [""] * (len(ALTERNATIVE_COLUMNS) - 1 - len(step.alternatives))
+            for number, step in enumerate(session.steps if session else [], start=1)]
+    return pd.DataFrame(rows, columns=ALTERNATIVE_COLUMNS)
 
 
 def sweep_tables(columns: list[SweepColumn]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -373,3 +386,33 @@ def search_view(lm: LanguageModel, prompt: str, use_chat_template: bool, beams: 
     budget.check(search_cost(ids.shape[1], beams, new_tokens), limits, "This comparison",
                  "fewer beams or new tokens, or a shorter prompt")
     return search_table(compare_search(lm, ids, beams, new_tokens))
+
+
+def steer_view(lm: LanguageModel, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
+               use_chat_template: bool, settings: SamplingSettings, seed: int, limits: Limits,
+               change: Callable[[StepSession], object]) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """Apply `change` (force a token, go back, pick an alternative) to the owner's step session, starting one
+    for this prompt and seed if there is none. One forward pass at most: priced like one step."""
+    settings = settings.validated()
+    if isinstance(lm, RemoteLanguageModel):
+        raise PlaygroundError("Forcing a token needs the model's distribution at every step, which an inference "
+                              "server does not return; pick a local model to steer.")
+    identity = (lm.name, prompt, bool(use_chat_template), seed)
+    session = sessions.get(owner) if owner is not None else None
+    if not isinstance(session, StepSession) or session.identity != identity:
+        if session is not None:
+            sessions.drop(owner)
+        session = start_session(identity, _prompt_ids(lm, prompt, use_chat_template, limits), seed)
+    uncached = session.ids.shape[1] - session.cached
+    budget.check(budget.generation(uncached, 1, context=session.cached), limits, "This step", STEPS_LOWER)
+    try:
+        change(session)
+    finally:
+        if owner is not None:
+            sessions.put(owner, session)
+    return step_text(session, prompt), step_table(session), alternatives_table(session)
+
+
+def current_alternatives(sessions: StepSessionStore, owner: Hashable | None) -> pd.DataFrame:
+    session = sessions.get(owner) if owner is not None else None
+    return alternatives_table(session if isinstance(session, StepSession) else None)

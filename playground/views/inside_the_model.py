@@ -1,0 +1,220 @@
+"""What the "Inside the language model" tab shows: structured output, best-of-N, sampler order and the logit
+lens, as HTML and tables (no Gradio here). Each function checks its input, prices the request, runs the
+logic in `playground.language` and renders it."""
+
+from __future__ import annotations
+
+import functools
+import html
+
+import pandas as pd
+import torch
+
+from playground.core import budget
+from playground.core.errors import PlaygroundError
+from playground.core.settings import Limits
+from playground.language.best_of_n import SCORES, BestOfN, sample_best_of_n
+from playground.language.generation import SamplingSettings, check_prompt, encode_prompt
+from playground.language.grammar import KIND_LABELS, parse_constraint
+from playground.language.loader import LanguageModel
+from playground.language.logit_lens import Lens, logit_lens
+from playground.language.remote.model import RemoteLanguageModel
+from playground.language.sampler_order import compare_orders
+from playground.language.sampling import next_token_distribution
+from playground.language.samples import samples_cost
+from playground.language.steps import check_seed
+from playground.language.structured_output import Comparison, compare_constrained, constrained_next_token
+from playground.language.sweep import check_count
+from playground.language.token_text import readable_token, visible
+from playground.views.sampling import _percent, stage_chart, stage_table
+
+LENS_POSITIONS = 12  # prompt positions shown in the heatmap (the last ones)
+KIND_CHOICES = {label: kind for kind, label in KIND_LABELS.items()}
+
+
+def _local(lm: LanguageModel | RemoteLanguageModel, feature: str) -> LanguageModel:
+    if isinstance(lm, RemoteLanguageModel):
+        raise PlaygroundError(f"{feature} needs the model's full next-token logits, which an inference server does "
+                              "not return; pick a local model for this view.")
+    return lm
+
+
+def _prompt_ids(lm: LanguageModel, prompt: str, use_chat_template: bool, limits: Limits) -> torch.Tensor:
+    return encode_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
+
+
+def _label(lm: LanguageModel):
+    return functools.partial(readable_token, lm.tokenizer)
+
+
+# ---- structured output
+
+def structured_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+                    kind: str, spec: str, samples: int, new_tokens: int, seed: int, limits: Limits
+                    ) -> tuple[str, pd.DataFrame, str]:
+    """The grammar stage of the first token, N samples without and with the constraint, and the summary."""
+    lm = _local(lm, "The grammar stage")
+    settings = settings.validated()
+    constraint = parse_constraint(KIND_CHOICES.get(kind, kind), spec, limits.max_prompt_chars)
+    samples = check_count("Samples", samples, 1, limits.max_samples)
+    new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
+    seed = check_seed(seed)
+    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
+    cost = budget.forward(ids.shape[1]) + samples_cost(ids.shape[1], samples, new_tokens) * 2
+    budget.check(cost, limits, "This comparison", "fewer samples or new tokens, or a shorter prompt")
+    stages = constrained_next_token(lm, ids, settings, constraint)
+    result = compare_constrained(lm, ids, settings, constraint, samples, new_tokens, seed)
+    return stage_chart(stages, _label(lm)), structured_table(result), structured_summary(result)
+
+
+def structured_table(result: Comparison) -> pd.DataFrame:
+    rows = [[number, free.text, free_verdict, constrained.text, constrained_verdict]
+            for number, (free, free_verdict, constrained, constrained_verdict) in enumerate(zip(
+                result.free.rows, result.free_verdicts, result.constrained.rows, result.constrained_verdicts), start=1)]
+    return pd.DataFrame(rows, columns=["sample", "prompt only", "verdict", "with the grammar", "verdict "])
+
+
+def structured_summary(result: Comparison) -> str:
+    n = len(result.free_verdicts)
+    free, constrained = Comparison.rate(result.free_verdicts), Comparison.rate(result.constrained_verdicts)
+    cut = result.free_verdicts.count("cut off")
+    lines = [
+        f"<b>Valid:</b> prompt only {result.free_verdicts.count('valid')} of {n} ({free:.0%}); with the grammar "
+        f"{result.constrained_verdicts.count('valid')} of {n} ({constrained:.0%}).",
+        f"Cut off at the token limit before finishing: {cut} of {n} without the grammar, "
+        f"{result.constrained_verdicts.count('cut off')} with it (counted apart from invalid texts).",
+        f"<b>Cost of the mask:</b> {result.mask_ms_per_step:.2f} ms per step for all {n} rows; time per step with / "
+        f"without the grammar = {result.step_ratio:.2f}×.",
+    ]
+    return f'<div id="structured-summary" style="color:#0f172a">{"<br>".join(lines)}</div>'
+
+
+# ---- best-of-N
+
+BEST_COLUMNS = ["candidate", "text", "tokens", "log-probability (sum)", "per token (mean)", "rank by sum",
+                "rank by mean"]
+
+
+def best_of_n_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+                   candidates: int, new_tokens: int, seed: int, limits: Limits
+                   ) -> tuple[str, pd.DataFrame, str]:
+    lm = _local(lm, "Best-of-N scoring")
+    settings = settings.validated()
+    candidates = check_count("N (candidates)", candidates, 2, limits.max_samples)
+    new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
+    seed = check_seed(seed)
+    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
+    budget.check(samples_cost(ids.shape[1], candidates, new_tokens), limits, "Best-of-N",
+                 "fewer candidates or new tokens, or a shorter prompt")
+    result = sample_best_of_n(lm, ids, settings, candidates, new_tokens, seed)
+    return best_of_n_table(result), best_of_n_scores(result), best_of_n_summary(result)
+
+
+def best_of_n_table(result: BestOfN) -> str:
+    """Every candidate with both scores; the row each score chooses is highlighted and labelled."""
+    chosen = {by: result.chosen(by) for by in SCORES}
+    ranks = {by: result.ranks(by) for by in SCORES}
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in BEST_COLUMNS + ["chosen by"])
+    body = []
+    for index, c in enumerate(result.candidates):
+        by = [f"the {s}" for s in SCORES if chosen[s] == index]
+        style = ' class="bon-chosen" style="background:#dcfce7;font-weight:600"' if by else ""
+        text = html.escape(visible(c.text)) + ("" if c.ended else " <i>(cut off)</i>")
+        body.append(f"<tr{style}><td>{index + 1}</td><td style='white-space:pre-wrap'>{text}</td><td>{c.tokens}</td>"
+                    f"<td>{c.log_prob:.3f}</td><td>{c.mean_log_prob:.3f}</td><td>{ranks['sum'][index]}</td>"
+                    f"<td>{ranks['mean'][index]}</td><td>{' and '.join(by)}</td></tr>")
+    return (f'<table id="best-of-n-table" style="border-collapse:collapse;font-size:13px;color:#0f172a;'
+            f'background:#fff;width:100%"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+
+
+def best_of_n_scores(result: BestOfN) -> pd.DataFrame:
+    """Long form for a bar chart: one bar per candidate and score."""
+    return pd.DataFrame([[f"#{i + 1}", by, round(result.score(c, by), 4)]
+                         for by in SCORES for i, c in enumerate(result.candidates)],
+                        columns=["candidate", "score", "log-probability"])
+
+
+def best_of_n_summary(result: BestOfN) -> str:
+    by_sum, by_mean = result.chosen("sum") + 1, result.chosen("mean") + 1
+    agree = "Both scores choose the same candidate." if by_sum == by_mean else (
+        "The two scores disagree: the sum favours a shorter text, the mean the one likelier per token.")
+    return (f'<div id="best-of-n-summary" style="color:#0f172a">Chosen by the sum: <b>#{by_sum}</b>; by the mean per '
+            f"token: <b>#{by_mean}</b>. {agree}<br>Cost: {result.tokens} tokens generated in "
+            f"{result.seconds:.2f} s ({len(result.candidates)} candidates drawn together).</div>")
+
+
+# ---- sampler order
+
+def sampler_order_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+                       limits: Limits) -> tuple[str, str, str, pd.DataFrame]:
+    lm = _local(lm, "The sampler-order comparison")
+    settings = settings.validated()
+    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
+    budget.check(budget.forward(ids.shape[1]), limits, "This prompt", "a shorter prompt")
+    logits = next_token_distribution(lm, ids, SamplingSettings())[0].scores
+    result = compare_orders(logits, ids, settings)
+    label = _label(lm)
+    only = ", ".join(label(i) for i in result.only_first[:15]) or "none"
+    only_second = ", ".join(label(i) for i in result.only_second[:15]) or "none"
+    summary = (f'<div id="sampler-order-summary" style="color:#0f172a"><b>Total variation distance</b> between the '
+               f"two final distributions: <b>{result.total_variation:.3f}</b> (0 = identical, 1 = disjoint).<br>"
+               f"Survive transformers' order only ({len(result.only_first)}): {html.escape(only)}<br>"
+               f"Survive llama.cpp's order only ({len(result.only_second)}): {html.escape(only_second)}</div>")
+    both = pd.concat([stage_table(result.first, label).assign(order="transformers"),
+                      stage_table(result.second, label).assign(order="llama.cpp")])
+    return (summary, stage_chart(result.first, label).replace('id="sampling-stage-chart"', 'id="order-transformers"'),
+            stage_chart(result.second, label).replace('id="sampling-stage-chart"', 'id="order-llama-cpp"'), both)
+
+
+# ---- the logit lens
+
+def lens_view(lm: LanguageModel, prompt: str, use_chat_template: bool, limits: Limits) -> tuple[str, pd.DataFrame]:
+    lm = _local(lm, "The logit lens")
+    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
+    if ids.shape[1] > limits.max_lens_tokens:
+        raise PlaygroundError(f"The prompt is {ids.shape[1]:,} tokens; the logit lens reads at most "
+                              f"{limits.max_lens_tokens:,} (it runs the output head once per layer).")
+    layers = lm.model.config.get_text_config().num_hidden_layers + 1
+    budget.check(budget.forward(ids.shape[1] * layers), limits, "The logit lens", "a shorter prompt")
+    lens = logit_lens(lm, ids, _label(lm))
+    return lens_heatmap(lens, _label(lm)), lens_last_position(lens, _label(lm))
+
+
+def _heat(p: float) -> str:
+    return f"rgba(37, 99, 235, {0.08 + 0.8 * p:.2f})"
+
+
+def lens_heatmap(lens: Lens, label) -> str:
+    """Layers bottom to top, the last prompt positions left to right: each cell the layer's top next token."""
+    start = max(0, len(lens.positions) - LENS_POSITIONS)
+    head = "<th>layer</th>" + "".join(f"<th title='position {i + 1}'>{html.escape(lens.positions[i])}</th>"
+                                      for i in range(start, len(lens.positions)))
+    rows = []
+    for layer in reversed(range(len(lens.layers))):
+        cells = []
+        for position in range(start, len(lens.positions)):
+            token, p = int(lens.top_ids[layer, position]), float(lens.top_probs[layer, position])
+            is_answer = position == len(lens.positions) - 1 and token == lens.answer_id
+            mark = ";outline:2px solid #16a34a" if is_answer else ""
+            cells.append(f"<td title='{html.escape(label(token))} {_percent(p)}' style='background:{_heat(p)}{mark}'>"
+                         f"{html.escape(label(token))}<br><small>{_percent(p)}</small></td>")
+        rows.append(f"<tr><th>{html.escape(lens.layers[layer])}</th>{''.join(cells)}</tr>")
+    first = lens.first_layer
+    found = (f"The final answer <b>{html.escape(label(lens.answer_id))}</b> is first the top token at "
+             f"<b>{html.escape(lens.layers[first])}</b> and stays on top from <b>{html.escape(lens.layers[lens.settled_layer])}"
+             "</b>." if first is not None else "")
+    caption = ("Each column is a position of the prompt; each cell the token the layer would predict next there, "
+               "darker = likelier. Green outline: the final answer at the last position. The embeddings row mostly "
+               "echoes the input token (models that tie their embeddings read it straight back).")
+    return (f'<div id="logit-lens" style="color:#0f172a"><p id="logit-lens-answer">{found}</p>'
+            f'<table id="logit-lens-heatmap" style="border-collapse:collapse;font-size:12px;background:#fff">'
+            f"<caption style='text-align:left'>{caption}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def lens_last_position(lens: Lens, label) -> pd.DataFrame:
+    """Per layer, the five likeliest next tokens at the last position and the final answer's probability."""
+    rows = [[lens.layers[layer], round(float(lens.answer_probs[layer]), 4)]
+            + [f"{label(int(t))} {_percent(float(p))}" for t, p in zip(lens.last_top_ids[layer], lens.last_top_probs[layer])]
+            for layer in range(len(lens.layers))]
+    return pd.DataFrame(rows, columns=["layer", f"p({label(lens.answer_id)})", "1", "2", "3", "4", "5"])
