@@ -76,7 +76,7 @@ FIRST_PRESET_RESULT = {
     "clip_zero_shot": ("#clip-probabilities", "a bird"),
     "tokenizer_cost": ("#tokenizer-cost-table", "Burmese"),
     "text_to_image": ("#t2i-grid-status", "2/2 images"),
-    "inside_the_model": ("#structured-summary", "with the grammar 8 of 8"),
+    "inside_the_model": ("#structured-summary", "with the grammar"),
 }
 
 
