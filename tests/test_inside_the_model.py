@@ -107,7 +107,7 @@ def test_the_same_seed_and_forced_choices_give_the_same_text_and_going_back_redr
 
 
 def test_a_forced_token_must_be_one_token(smollm2):
-    with pytest.raises(PlaygroundError, match="is 3 tokens"):
+    with pytest.raises(PlaygroundError, match=r"is \d+ tokens.*not one"):
         token_of_text(smollm2, " antidisestablishment")
     with pytest.raises(PlaygroundError, match="Type the token"):
         token_of_text(smollm2, "")
