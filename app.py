@@ -22,6 +22,12 @@ if os.environ.get("SPACE_ID"):
 # default); every 2 s, work nobody waits for stops soon after the page closes (playground/core/stopping.py).
 os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "2")
 
+# Once, before any library can wait on a Hub: with none reachable the whole process runs offline, so a model
+# that is not here fails at once (and the dropdowns say so) instead of after 48 s of retries.
+from playground.core.hub import decide_hub_access  # noqa: E402
+
+HUB_ACCESS = decide_hub_access()
+
 import gradio as gr  # noqa: E402
 
 from playground.core.lessons import load_lessons  # noqa: E402
@@ -31,7 +37,11 @@ from gradio.context import get_blocks_context  # noqa: E402
 
 from serving import admit_fairly, launch_options, serve_files_safely, upload_cleanup  # noqa: E402
 from tabs import lessons, status, tab_modules  # noqa: E402
-from tabs.common import run_model_events_on_gpu, stop_unwanted_work  # noqa: E402
+from serving.zero_gpu import ZERO_GPU_PRELOAD, import_spaces_first, run_model_events_on_gpu  # noqa: E402
+from tabs.common import stop_unwanted_work  # noqa: E402
+
+# On ZeroGPU, `spaces` patches torch before anything touches CUDA (the service picks the device); else None.
+SPACES = import_spaces_first()
 
 TITLE = "Foundation Models Playground"
 
@@ -68,8 +78,9 @@ def build_app(service: ModelService) -> gr.Blocks:
                 service.step_sessions.drop(request.session_hash)
 
         demo.unload(free_visitor)
+        lessons.serve_presets_once(get_blocks_context().fns, tab_inputs, lesson_by_tab, service)
         stop_unwanted_work(get_blocks_context().fns)
-        run_model_events_on_gpu(get_blocks_context().fns)
+        run_model_events_on_gpu(get_blocks_context().fns, SPACES)
     serve_files_safely(demo, settings.limits)
     # api_open=False: a queued event cannot be called around the queue (/gradio_api/run/...), which
     # would skip both the model slot and the fair share; Gradio opens it by default off Spaces.
@@ -111,7 +122,12 @@ def settings_from_args(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    print(f"Model hub: {'reachable' if HUB_ACCESS.reachable else 'offline'} ({HUB_ACCESS.reason}); models that "
+          "cannot load now are marked in the dropdowns.", flush=True)
     service = ModelService(settings_from_args(args))
+    if SPACES is not None:  # ZeroGPU: models load at start in this process, never inside a GPU call
+        loadable = [kind for kind in ZERO_GPU_PRELOAD if service.availability(kind, service.default_name(kind)).loadable]
+        service.preload(tuple(loadable))
     if service.settings.preload:
         print(f"Preloading {', '.join(service.settings.preload)} …", flush=True)
         service.preload(service.settings.preload)

@@ -25,7 +25,7 @@ from playground.core.service import ModelService
 from playground.core.settings import load_settings
 from playground.language import chain_of_thought as cot
 from playground.language.batches import generate_batch
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 
 MODEL = "SmolLM2-135M-Instruct (offline demo)"
 
@@ -60,7 +60,7 @@ def main() -> None:
     lm = ModelService(settings).load("language", MODEL)
     cot_settings = cot.CotSettings(max_new_tokens=args.tokens)
     problem = cot.gsm8k_problem(1)
-    prompt = cot.build_prompt(lm, cot.ZERO_SHOT, problem.question, cot_settings)
+    prompt = cot.build_cot_prompt(lm, cot.ZERO_SHOT, problem.question, cot_settings)
     ids = cot.prompt_token_ids(lm, prompt, cot_settings)
     greedy = SamplingSettings(temperature=0)
     print(f"{MODEL} on {lm.device}, torch threads {torch.get_num_threads()}; zero-shot CoT prompt of {len(ids)} "

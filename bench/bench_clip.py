@@ -21,7 +21,8 @@ from playground.clip.gallery import GALLERY_DIR
 from playground.clip.zero_shot import SINGLE_TEMPLATE, encode_texts, get_template_set, label_embeddings, template_sets
 from playground.core.service import ModelService
 from playground.core.settings import load_settings
-from playground.views.clip import classification
+from playground.clip.occlusion import GRIDS
+from playground.views.clip import classification, where_it_looks
 
 IMAGE = str(GALLERY_DIR / "cat.jpg")
 LABELS = ["cat", "dog", "astronaut", "rocket", "cup of coffee", "horse"]
@@ -82,6 +83,14 @@ def main() -> None:
         cold_labels, warm_labels = interleaved_medians(labels_only(True), labels_only(False), max(3, args.repeats // 4))
         print(f"{name[:42]:42} whole call: uncached {cold * 1e3:7.1f} ms, cached {warm * 1e3:6.1f} ms = "
               f"{cold / warm:5.1f}x; label step: {cold_labels * 1e3:7.1f} ms vs {warm_labels * 1e3:5.2f} ms")
+
+    # Where it looks: one occlusion heatmap (all labels) vs one classification, labels cached in both.
+    for grid in GRIDS:
+        heat, plain = interleaved_medians(
+            lambda: where_it_looks(clip, IMAGE, labels_text, None, grid, 0, 0.6, limits), tab_call,
+            max(2, args.repeats // 10))
+        report(f"heatmap {grid}x{grid} ({grid * grid + -(-grid * grid // 32)} images) / one classification",
+               heat, plain, "(a few batched passes; on a GPU a batch costs about one image)")
 
     prompts = [t.replace("{}", label) for label in LABELS for t in template_sets()[
         "80 templates (OpenAI's ImageNet ensemble)"].templates][:160]

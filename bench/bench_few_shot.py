@@ -20,7 +20,7 @@ from bench.common import report
 from playground.core.registry import SMOLLM2_SOURCE
 from playground.core.service import ModelService
 from playground.core.settings import load_settings
-from playground.language.few_shot import build_prompt, checked_request, choose_shots, label_token_ids, load_tasks
+from playground.language.few_shot import build_few_shot_prompt, checked_request, choose_shots, label_token_ids, load_tasks
 from playground.language.few_shot_sweep import sweep, sweep_settings
 
 MODEL = "SmolLM2-135M-Instruct (offline demo)"
@@ -44,7 +44,7 @@ def main() -> None:
     plans = []
     for setting in sweep_settings(len(request.examples)):
         shots = choose_shots(request.examples, setting.k, setting.order, request.seed, request.labels)
-        prompts = [build_prompt(lm, request.fmt, shots, item.input, limits).ids for item in eval_set]
+        prompts = [build_few_shot_prompt(lm, request.fmt, shots, item.input, limits).ids for item in eval_set]
         common = min(p.shape[1] for p in prompts) - 1
         while any(not torch.equal(p[0, :common], prompts[0][0, :common]) for p in prompts):
             common -= 1

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from playground.core.registry import SMOLLM2_SOURCE  # noqa: E402
 from playground.core.service import ModelService  # noqa: E402
 from playground.core.settings import Limits, load_settings  # noqa: E402
-from playground.language.generation import SamplingSettings  # noqa: E402
+from playground.language.sampling_settings import SamplingSettings  # noqa: E402
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 LIMITS = Limits()
@@ -214,7 +214,7 @@ def same_seed_grid(service):
 
 def tokenizer_corpus(service):
     from playground.tokenizers import cost
-    names = ("GPT-2 (gpt2)", "GPT-4o (o200k_base)", "GPT-3.5/GPT-4 (cl100k_base)", "Mistral 7B v0.1", "Llama-3")
+    names = ("GPT-4o (o200k_base)", "Mistral 7B v0.1", "Llama-3")  # the budget allows three cold at once
     tokenizers = [service.load("tokenizer", name) for name in names]
     return lambda: None, lambda: cost.corpus_costs(tokenizers, "dev+devtest", "English", 1.0, False, LIMITS)
 
@@ -234,7 +234,7 @@ REQUESTS: dict[str, tuple[str, Callable]] = {
     "batch_accuracy": ("10 photos x all 3 template sets", clip_gallery_accuracy),
     "generate": ("1024x1024, 50 steps, guidance 7.5 (tiny UNet)", text_to_image),
     "same_seed_grid": ("9 images at 1024x1024, 99 steps, guidance on (tiny UNet)", same_seed_grid),
-    "corpus_premiums": ("5 tokenizers, cold, 56k sentences each", tokenizer_corpus),
+    "corpus_premiums": ("3 tokenizers, cold, 410k sentences each", tokenizer_corpus),
 }
 
 

@@ -19,7 +19,7 @@ import httpx
 from bench.common import interleaved_medians, report
 from playground.core.service import ModelService
 from playground.core.settings import load_settings
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.remote.operations import generate_text, render_prompt
 from playground.views.sampling import next_token_view
 

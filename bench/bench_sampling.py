@@ -14,7 +14,8 @@ from bench.common import median_seconds, report
 from playground.core.registry import SMOLLM2_SOURCE
 from playground.core.service import ModelService
 from playground.core.settings import load_settings
-from playground.language.generation import SamplingSettings, encode_prompt
+from playground.language.sampling_settings import SamplingSettings
+from playground.language.generation import encode_prompt
 from playground.language.steps import advance, start_session
 from playground.views.sampling import next_token_view
 

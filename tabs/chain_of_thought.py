@@ -5,15 +5,19 @@ from __future__ import annotations
 import random
 
 import gradio as gr
-import pandas as pd
 
+from playground.core.knobs import MIN_P, REPETITION_PENALTY, SAMPLING_KNOBS, SEED, TEMPERATURE, TOP_K, TOP_P
 from playground.core.service import ModelService
 from playground.language import chain_of_thought as cot
 from playground.language.answers import format_number
-from playground.language.generation import SamplingSettings
+from playground.language import scale
+from playground.language.sampling_settings import SamplingSettings
+from playground.views import chain_of_thought as view
 from serving.files import keep
+from tabs import scale_panel
 from tabs.common import (
-    CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
+    CHEAP_EVENT, knob_input, language_event, load_language, local_model_turns, model_picker, settings_parameter,
+    user_errors,
 )
 
 TITLE = "CoT compare"
@@ -25,6 +29,11 @@ def _settings(use_chat_template, max_new_tokens, exemplars, samples, temperature
               repetition_penalty, seed) -> cot.CotSettings:
     sampling = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
     return cot.CotSettings(max_new_tokens, bool(use_chat_template), exemplars, samples, sampling, seed)
+
+
+# The generation settings arrive as one CotSettings; the API, deep links and lessons see these names.
+SETTINGS_NAMES = ["use_chat_template", "max_new_tokens", "exemplars", "samples",
+                  *(knob.name for knob in SAMPLING_KNOBS), SEED.name]
 
 
 def build(service: ModelService) -> None:
@@ -56,12 +65,12 @@ def build(service: ModelService) -> None:
             samples = gr.Slider(2, limits.max_samples, min(5, limits.max_samples), step=1,
                                 label="Self-consistency samples (k)")
         with gr.Row():
-            temperature = gr.Slider(0, 2, 0.7, step=0.05, label="Temperature (self-consistency)")
-            top_k = gr.Number(0, label="Top-k (0 = off)", precision=0)
-            top_p = gr.Slider(0.01, 1, 0.95, step=0.01, label="Top-p")
-            min_p = gr.Slider(0, 1, 0, step=0.01, label="Min-p")
-            repetition_penalty = gr.Slider(0.5, 2, 1, step=0.05, label="Repetition penalty")
-            seed = gr.Number(0, label="Seed", precision=0)
+            temperature = knob_input(TEMPERATURE, value=0.7, label="Temperature (self-consistency)", info=None)
+            top_k = knob_input(TOP_K, label="Top-k (0 = off)", info=None)
+            top_p = knob_input(TOP_P, value=0.95, info=None)
+            min_p = knob_input(MIN_P, info=None)
+            repetition_penalty = knob_input(REPETITION_PENALTY, info=None)
+            seed = knob_input(SEED)
     knobs = [use_chat_template, max_new_tokens, exemplars, samples, temperature, top_k, top_p, min_p,
              repetition_penalty, seed]
     with gr.Row():
@@ -91,6 +100,20 @@ def build(service: ModelService) -> None:
         table = gr.Dataframe(interactive=False, wrap=True, max_height=400)
         download = gr.File(label="Results (CSV)")
 
+    with gr.Accordion("Does scale matter? Accuracy against model size", open=False):
+        gr.Markdown("The same GSM8K problems in each mode on two or more models: accuracy against parameter "
+                    f"count, one line per mode. {scale_panel.NOTICE}")
+        scale_models = scale_panel.model_choices(service)
+        with gr.Row():
+            scale_first = gr.Number(1, label="First GSM8K test problem", precision=0)
+            scale_count = gr.Number(2, label=f"Problems (up to {limits.max_batch_items})", precision=0)
+            scale_modes = gr.CheckboxGroup(list(scale.COT_MODES), value=list(scale.COT_MODES), label="Modes (lines)",
+                                           elem_id="cot-scale-modes")
+        with gr.Row():
+            compare_sizes = gr.Button("Plot accuracy against size", variant="primary")
+            stop_sizes = gr.Button("Stop")
+        scale_outputs = scale_panel.outputs("cot")
+
     @user_errors
     def show_problem(value):
         problem = cot.gsm8k_problem(value)
@@ -98,33 +121,41 @@ def build(service: ModelService) -> None:
 
     @user_errors
     @local_model_turns(service)
-    def compare(model, question, reference, modes, use_chat_template, max_new_tokens, exemplars, samples,
-                temperature, top_k, top_p, min_p, repetition_penalty, seed, progress=gr.Progress()):
+    @settings_parameter("settings", SETTINGS_NAMES, _settings)
+    def compare(model, question, reference, modes, settings, progress=gr.Progress()):
         problem = cot.custom_problem(question, reference, limits)
         chosen = cot.check_modes(modes)
-        settings = _settings(use_chat_template, max_new_tokens, exemplars, samples, temperature, top_k, top_p,
-                             min_p, repetition_penalty, seed).validated(limits, chosen)
-        lm = load_with_progress(service, "language", model, progress)
+        settings = settings.validated(limits, chosen)
+        lm = load_language(service, model, progress)
         cot.check_compare_budget(lm, problem, chosen, settings, limits)
         shown = {mode: ("_waiting…_" if mode in chosen else "not run", "") for mode in cot.MODES}
         for mode in chosen:
             for result in cot.stream_mode(lm, mode, problem, settings):
-                shown[mode] = (cot.verdict(result), cot.shown_text(result))
+                shown[mode] = (view.verdict(result), view.shown_text(result))
                 yield [shown[m][0] for m in cot.MODES] + [shown[m][1] for m in cot.MODES]
 
     @user_errors
     @local_model_turns(service)
-    def measure(model, first_problem, problems, batch_size, modes, use_chat_template, max_new_tokens, exemplars,
-                samples, temperature, top_k, top_p, min_p, repetition_penalty, seed, progress=gr.Progress()):
+    @settings_parameter("settings", SETTINGS_NAMES, _settings)
+    def measure(model, first_problem, problems, batch_size, modes, settings, progress=gr.Progress()):
         numbers = cot.check_problem_range(first_problem, problems, limits)
         chosen = cot.check_modes(modes)
-        settings = _settings(use_chat_template, max_new_tokens, exemplars, samples, temperature, top_k, top_p,
-                             min_p, repetition_penalty, seed).validated(limits, chosen)
-        lm = load_with_progress(service, "language", model, progress)
+        settings = settings.validated(limits, chosen)
+        lm = load_language(service, model, progress)
         for state in cot.evaluate(lm, numbers, chosen, settings, batch_size, limits):
             progress(state.steps_done / state.steps_total, desc=f"{state.steps_done}/{state.steps_total} batches")
+            summary, chart, table = view.batch_tables(state.outcomes, chosen)
             done = state.steps_done == state.steps_total
-            yield _batch_view(state.outcomes, chosen, done)
+            csv_path = keep("cot_accuracy.csv", cot.outcomes_csv(state.outcomes, chosen).encode("utf-8")) if done else None
+            yield summary, chart, table, csv_path
+
+    @user_errors
+    def measure_sizes(models, scale_first_problem, scale_problems, batch_size, scale_modes, max_new_tokens, exemplars,
+                      progress=gr.Progress()):
+        numbers = cot.check_problem_range(scale_first_problem, scale_problems, limits)
+        settings = cot.CotSettings(max_new_tokens=max_new_tokens, exemplars=exemplars)
+        yield from scale_panel.streamed(service, lambda: scale.compare_cot(
+            service, models, numbers, scale_modes, settings, batch_size, limits), progress)
 
     load.click(show_problem, number, [question, reference], api_name="cot_problem", **CHEAP_EVENT)
     number.submit(show_problem, number, [question, reference], api_visibility="private", **CHEAP_EVENT)
@@ -137,23 +168,7 @@ def build(service: ModelService) -> None:
     measured = evaluate.click(measure, [model, first_number, count, batch_size, modes, *knobs],
                               [summary, chart, table, download], api_name="cot_accuracy", **language)
     stop_batch.click(None, None, None, cancels=[measured], api_visibility="private")
-
-
-def _batch_view(outcomes, modes, done: bool) -> tuple:
-    """Summary line, chart, per-problem table, and (when finished) the CSV file."""
-    finished = [o for o in outcomes if len(o.results) == len(modes)]
-    accuracy = cot.accuracy_by_mode(finished, modes)
-    chart = pd.DataFrame({"mode": [a.mode for a in accuracy], "accuracy %": [100 * a.accuracy for a in accuracy]})
-    summary = f"{len(finished)} of {len(outcomes)} problems done. " + " · ".join(
-        f"**{a.mode}** {a.correct}/{a.scored} right, {a.new_tokens / max(1, len(finished)):.0f} tokens/problem"
-        for a in accuracy
-    )
-    rows = [
-        {name: ("✓" if value is True else "✗" if value is False else value) for name, value in row.items()
-         if not name.endswith((": tokens", ": seconds"))} | {"question": str(row["question"])[:90]}
-        for row in cot.outcome_rows(finished, modes)
-    ]
-    csv_path = None
-    if done:
-        csv_path = keep("cot_accuracy.csv", cot.outcomes_csv(outcomes, modes).encode("utf-8"))
-    return summary, chart, pd.DataFrame(rows), csv_path
+    sized = compare_sizes.click(measure_sizes, [scale_models, scale_first, scale_count, batch_size, scale_modes,
+                                                max_new_tokens, exemplars], list(scale_outputs), api_name="cot_scale",
+                                **language)
+    stop_sizes.click(None, None, None, cancels=[sized], api_visibility="private")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import gradio as gr
 
 from playground.clip.gallery import gallery, gallery_labels
+from playground.clip.occlusion import GRIDS
 from playground.clip.zero_shot import template_sets
 from playground.core.service import ModelService
 from playground.views import clip as clip_views
-from tabs.common import MODEL_EVENT, load_with_progress, model_picker, user_errors
+from tabs.common import CHEAP_EVENT, MODEL_EVENT, load_with_progress, model_picker, user_errors
 
 TITLE = "CLIP zero-shot"
 ORDER = 40
@@ -18,6 +19,14 @@ INTRO = """CLIP maps images and texts into one space. Each label becomes a promp
 the **cosine similarity** of its embedding with the image's is scaled by the **logit scale** and a softmax
 turns the scores into probabilities: a classifier with no training. Averaging the embeddings of many
 prompt templates (an *ensemble*) usually helps: compare the template sets below."""
+HEATMAP_NOTE = """Occlusion sensitivity (Zeiler & Fergus, 2014): the image the model sees is cut into a grid,
+each cell in turn is greyed out, and the drop in each label's cosine similarity is that cell's heat. **Red**:
+hiding the region lowers the label's score (the model relies on it); **blue**: hiding it raises the score.
+Each map is scaled to its own strongest cell; the caption gives that drop.
+
+What to notice: the labels that fit draw their heat from the object, not the background; a label that fits
+nothing spreads weak heat everywhere. The method shows which regions matter one at a time; it misses
+regions that matter only together, and anything smaller than a cell."""
 DEFAULT_LABELS = "cat\ndog\nastronaut\nrocket\ncup of coffee\nhorse"
 
 
@@ -89,6 +98,29 @@ def build(service: ModelService) -> None:
 
     for control in (logit_scale.change, templates.input):
         control(reclassify, inputs, outputs, api_visibility="private", trigger_mode="always_last", **MODEL_EVENT)
+
+    with gr.Accordion("Where the model looks: an occlusion heatmap per label", open=False):
+        gr.Markdown(HEATMAP_NOTE)
+        with gr.Row():
+            grid = gr.Radio([f"{g}x{g}" for g in GRIDS], value=f"{GRIDS[0]}x{GRIDS[0]}", label="Grid",
+                            info="4x4: one batch of 17 images; 7x7: finer, about 3 times the work")
+            opacity = gr.Slider(0, 1, value=0.6, step=0.05, label="Heatmap opacity",
+                                info="Redraws the overlays; the model does not run again")
+        heat_run = gr.Button("Show where it looks")
+        heatmaps = gr.Gallery(label="Heat per label, most probable first", columns=3, height="auto",
+                              elem_id="clip-heatmaps")
+        heat_summary = gr.Markdown(elem_id="clip-heatmap-summary")
+        heat_state = gr.State(None)
+
+    @user_errors
+    def where_it_looks(image, labels, templates, logit_scale, grid, opacity, model, progress=gr.Progress()):
+        clip = load_with_progress(service, "clip", model, progress)
+        return clip_views.where_it_looks(clip, image, labels, templates, grid, logit_scale, opacity, limits)
+
+    heat_run.click(where_it_looks, [image, labels, templates, logit_scale, grid, opacity, model],
+                   [heatmaps, heat_summary, heat_state], api_name="where_it_looks", **MODEL_EVENT)
+    opacity.change(user_errors(clip_views.heat_overlays), [heat_state, opacity], [heatmaps],
+                   api_visibility="private", trigger_mode="always_last", **CHEAP_EVENT)
 
     with gr.Accordion("Compare two models side by side", open=False):
         with gr.Row():

@@ -1,4 +1,5 @@
-"""What every tab shares: turning errors into messages, model pickers, first-load progress."""
+"""What every tab shares: turning errors into messages, model pickers, knob inputs, settings-object callbacks,
+first-load progress, and queue settings."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import functools
 import html
 import inspect
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import gradio as gr
 
 from playground.core.errors import PlaygroundError
+from playground.core.knobs import Knob
 from playground.core.service import ModelService
 from playground.core.stopping import watched, watching
+from playground.language.backend import LanguageBackend
 
 log = logging.getLogger("playground")
 
@@ -59,12 +62,102 @@ def user_errors(function: Callable) -> Callable:
     return wrapper
 
 
+def model_choices(service: ModelService, kind: str) -> list[tuple[str, str]]:
+    """(label, name) per registered model; one that cannot load now says why in its label, its name unchanged."""
+    choices = []
+    for name in service.registry.names(kind):
+        found = service.availability(kind, name)
+        choices.append((name if found.loadable else f"{name} ({found.label})", name))
+    return choices
+
+
+def loadable(service: ModelService, kind: str, names: tuple[str, ...] | list[str]) -> list[str]:
+    """The registered names among `names` that can load now (a tab's default selection)."""
+    registered = service.registry.names(kind)
+    return [name for name in names if name in registered and service.availability(kind, name).loadable]
+
+
+def availability_note(service: ModelService, kind: str) -> str:
+    """What a tab says at once when its usual models cannot load here: which one it uses instead and the
+    command that fetches the others, or that none can load and why."""
+    names = service.registry.names(kind)
+    missing = [(name, found) for name in names if not (found := service.availability(kind, name)).loadable]
+    if not missing:
+        return ""
+    if len(missing) == len(names):
+        return f"Nothing here can load yet. {missing[0][1].message}"
+    first_name, first = missing[0]
+    where = "offline" if service.settings.offline else "here"
+    using = f"using {service.default_name(kind)}; " if first_name == service.registry.default(kind) else ""
+    needs = f"needs `{first.fix}`" if first.fix else first.label
+    return f"{where}: {using}{first_name} {needs}" + (
+        f" ({len(missing) - 1} more marked in the list)" if len(missing) > 1 else "")
+
+
 def model_picker(service: ModelService, kind: str, label: str = "Model") -> gr.Dropdown:
     specs = service.registry.specs(kind)
-    info = "; ".join(f"{spec.name}: {spec.note}" for spec in specs[:1] if spec.note)
-    return gr.Dropdown(
-        choices=[spec.name for spec in specs], value=service.registry.default(kind), label=label, info=info or None
-    )
+    default = service.default_name(kind)
+    info = availability_note(service, kind) or "; ".join(
+        f"{spec.name}: {spec.note}" for spec in specs if spec.name == default and spec.note)
+    return gr.Dropdown(choices=model_choices(service, kind), value=default, label=label, info=info or None)
+
+
+def knob_input(knob: Knob, **overrides: Any) -> gr.Slider | gr.Number:
+    """The one way a tab shows a knob, with its declared range (`playground.core.knobs`): a slider, or a number
+    box for whole numbers with a huge range (top-k, seed). A tab may change the value, label or help, not the range."""
+    if set(overrides) - {"value", "label", "info", "scale"}:
+        raise TypeError(f"a knob's range is declared once; got {sorted(overrides)}")
+    args = {"value": knob.default, "label": knob.label, "info": knob.info or None, "minimum": knob.minimum,
+            "maximum": knob.maximum, **overrides}
+    if knob.integer:
+        return gr.Number(precision=0, **args)
+    return gr.Slider(step=knob.step, **args)
+
+
+def settings_parameter(parameter: str, names: Sequence[str], build: Callable[..., Any]) -> Callable[[Callable], Callable]:
+    """Let a callback take one settings object while Gradio, gradio_client, deep links and lessons.toml keep
+    seeing one parameter per value, under the public names `names` (the knobs' declared names).
+
+    The wrapper's `__signature__` lists `names` where the callback has `parameter`; a call gathers those values
+    into `build(**values)` and hands the callback that object."""
+
+    def decorate(function: Callable) -> Callable:
+        signature = inspect.signature(function)
+        public: list[inspect.Parameter] = []
+        for param in signature.parameters.values():
+            if param.name == parameter:
+                public += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
+            else:
+                public.append(param)
+        public_signature = signature.replace(parameters=public)
+
+        def arguments(args: tuple, kwargs: dict) -> dict:
+            values = dict(public_signature.bind(*args, **kwargs).arguments)
+            gathered = build(**{name: values.pop(name) for name in names})
+            return {**values, parameter: gathered}
+
+        if inspect.isgeneratorfunction(function):
+
+            @functools.wraps(function)
+            def generator(*args: Any, **kwargs: Any):
+                yield from function(**arguments(args, kwargs))
+
+            wrapper: Callable = generator
+        else:
+
+            @functools.wraps(function)
+            def wrapper(*args: Any, **kwargs: Any):
+                return function(**arguments(args, kwargs))
+
+        wrapper.__signature__ = public_signature  # what Gradio reads for the API's parameter names
+        return wrapper
+
+    return decorate
+
+
+def load_language(service: ModelService, name: str | None, progress: gr.Progress | None) -> LanguageBackend:
+    """A language model, whichever backend serves it, loaded through the cache (with progress on a first load)."""
+    return load_with_progress(service, "language", name, progress)
 
 
 def load_with_progress(service: ModelService, kind: str, name: str | None, progress: gr.Progress | None) -> Any:
@@ -85,33 +178,34 @@ LANGUAGE_CONCURRENCY_ID = "language"
 
 
 def language_event(service: ModelService) -> dict:
-    """Queue settings for the language tabs' model events. With an inference server registered many run at
-    once (the server batches them, that is what it is for); local language models still take turns,
-    through `local_model_turns`. Without one they queue for the one slot like every other model."""
-    if any(spec.is_remote for spec in service.registry.specs("language")):
-        return {"concurrency_id": LANGUAGE_CONCURRENCY_ID, "concurrency_limit": service.settings.limits.remote_concurrency}
+    """Queue settings for the language tabs' model events. With a backend registered whose requests need not
+    take turns many run at once: an inference server batches them, and so does a local model's batcher
+    (`playground.language.batcher`), which needs enough of them in flight to fill a batch. Backends that do
+    take turns do so through `local_model_turns`; with only those, they queue for the one slot like every
+    other model."""
+    if not all(service.language_takes_turns(spec.name) for spec in service.registry.specs("language")):
+        limits = service.settings.limits
+        return {"concurrency_id": LANGUAGE_CONCURRENCY_ID,
+                "concurrency_limit": max(limits.remote_concurrency, limits.max_batch_rows)}
     return MODEL_EVENT
 
 
 def local_model_turns(service: ModelService) -> Callable[[Callable], Callable]:
-    """Run a language-model callback (one with a `model` parameter) alone when its model is local:
-    seeded generation and the GPU are shared; requests to an inference server go straight through."""
+    """Run a language-model callback (one with a `model` parameter) alone when its backend says requests take
+    turns (a local model: seeded generation and the GPU are shared); others (an inference server) go straight
+    through."""
 
     def decorate(function: Callable) -> Callable:
         signature = inspect.signature(function)
 
-        def is_remote(args: tuple, kwargs: dict) -> bool:
-            name = signature.bind_partial(*args, **kwargs).arguments.get("model")
-            try:
-                return service.registry.get("language", name).is_remote
-            except PlaygroundError:
-                return False  # the callback itself reports the unknown model
+        def goes_through(args: tuple, kwargs: dict) -> bool:
+            return not service.language_takes_turns(signature.bind_partial(*args, **kwargs).arguments.get("model"))
 
         if inspect.isgeneratorfunction(function):
 
             @functools.wraps(function)
             def generator(*args: Any, **kwargs: Any):
-                if is_remote(args, kwargs):
+                if goes_through(args, kwargs):
                     yield from function(*args, **kwargs)
                     return
                 with service.local_turn:
@@ -121,7 +215,7 @@ def local_model_turns(service: ModelService) -> Callable[[Callable], Callable]:
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any):
-            if is_remote(args, kwargs):
+            if goes_through(args, kwargs):
                 return function(*args, **kwargs)
             with service.local_turn:
                 return function(*args, **kwargs)
@@ -129,18 +223,6 @@ def local_model_turns(service: ModelService) -> Callable[[Callable], Callable]:
         return wrapper
 
     return decorate
-
-
-def run_model_events_on_gpu(fns: dict) -> None:
-    """On a ZeroGPU Space, model-bound events must hold a GPU while they run (`spaces.GPU`); elsewhere
-    the `spaces` package is absent (or its decorator does nothing) and events are left as they are."""
-    try:
-        import spaces
-    except ImportError:
-        return
-    for block_fn in fns.values():
-        if block_fn.fn is not None and block_fn.concurrency_id in (MODEL_EVENT["concurrency_id"], LANGUAGE_CONCURRENCY_ID):
-            block_fn.fn = spaces.GPU(block_fn.fn)
 
 
 def _request_still_wanted() -> Callable[[], bool] | None:

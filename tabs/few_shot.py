@@ -9,16 +9,19 @@ import pandas as pd
 
 from playground.core.errors import PlaygroundError
 from playground.language.few_shot import (
-    ANSWER_TYPES, AS_GIVEN, LABELS, ORDERS, FewShotRequest, checked_request, examples_from_rows,
+    ANSWER_TYPES, AS_GIVEN, LABELS, ORDERS, checked_request, examples_from_rows,
     labels_with_outputs, load_tasks, prompt_for, run_few_shot,
 )
 from playground.core.service import ModelService
-from playground.core.user_text import markdown_text
-from playground.language.few_shot_sweep import accuracy_by_setting, checked_eval_set, sweep, sweep_settings
-from playground.language.generation import SamplingSettings
-from playground.language.remote.model import RemoteLanguageModel
+from playground.language.few_shot_sweep import checked_eval_set, sweep, sweep_settings
+from playground.core.knobs import SEED, TEMPERATURE
+from playground.language.sampling_settings import SamplingSettings
+from playground.language.scale import compare_few_shot
+from playground.views.few_shot import ITEM_COLUMNS, sweep_outputs, token_summary
+from tabs import scale_panel
 from tabs.common import (
-    CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors,
+    CHEAP_EVENT, knob_input, language_event, load_language, local_model_turns, model_picker, settings_parameter,
+    user_errors,
 )
 
 TITLE = "Few-shot builder"
@@ -27,7 +30,6 @@ ORDER = 20
 TASKS = load_tasks()
 EXAMPLE_HEADERS = ["input", "output"]
 EVAL_HEADERS = ["input", "expected"]
-ITEM_COLUMNS = ["setting", "item", "input", "expected", "predicted", "correct", "p(expected)"]
 
 
 def _rows(table: Any) -> Any:
@@ -48,20 +50,6 @@ def _task_values(task_id: str) -> list:
         [[e.input, e.output] for e in task.examples] or [["", ""]], task.answer, ", ".join(task.labels),
         task.query, [[e.input, e.output] for e in task.eval_set] or [["", ""]],
     ]
-
-
-def _token_summary(request: FewShotRequest, token_count: int, model_name: str) -> str:
-    form = "through the chat template" if request.fmt.use_chat_template else "as plain text"
-    return (f"**{token_count:,} tokens** for {model_name}'s tokenizer · {request.k} of "
-            f"{len(request.examples)} examples ({request.order}) · {form}")
-
-
-def _bounded_note(lm: object, labels: tuple[str, ...]) -> str:
-    if not labels or not isinstance(lm, RemoteLanguageModel):
-        return ""
-    top = lm.top_logprobs
-    return (f"\n\n**Label probabilities are estimates** for {', '.join(map(markdown_text, labels))}: a token fell outside the "
-            f"server's top {top}, so it was counted as the {top}th most likely, an upper bound.")
 
 
 def build(service: ModelService) -> None:
@@ -90,8 +78,8 @@ def build(service: ModelService) -> None:
     with gr.Row():
         k = gr.Slider(0, limits.max_examples, value=2, step=1, label="Shots k")
         order = gr.Radio(list(ORDERS), value=AS_GIVEN, label="Examples")
-        seed = gr.Number(0, precision=0, label="Seed (shuffling, random labels, sampling)")
-        temperature = gr.Slider(0, 2, value=0, step=0.05, label="Temperature (0 = greedy)")
+        seed = knob_input(SEED, label="Seed (shuffling, random labels, sampling)")
+        temperature = knob_input(TEMPERATURE, value=0, label="Temperature (0 = greedy)", info=None)
         max_new_tokens = gr.Slider(1, limits.max_new_tokens, value=24, step=1, label="Max new tokens")
     with gr.Row():
         show = gr.Button("Show prompt")
@@ -116,6 +104,15 @@ def build(service: ModelService) -> None:
         items = gr.Dataframe(headers=ITEM_COLUMNS, interactive=False, wrap=True, max_height=400,
                              label="Per-item results")
 
+    with gr.Accordion("Does scale matter? Accuracy against model size", open=False):
+        gr.Markdown("The sweep over k = 0, 1, 4, 8 on the held-out set above, on two or more models: accuracy "
+                    f"against parameter count, one line per k. {scale_panel.NOTICE}")
+        scale_models = scale_panel.model_choices(service)
+        with gr.Row():
+            compare_sizes = gr.Button("Plot accuracy against size", variant="primary")
+            stop_sizes = gr.Button("Stop", variant="stop")
+        scale_outputs = scale_panel.outputs("few-shot")
+
     form = [model, instruction, input_name, output_name, chat, examples, query, answer, labels, k, order, seed]
 
     @user_errors
@@ -124,19 +121,20 @@ def build(service: ModelService) -> None:
                      order, seed, progress=gr.Progress()):
         request = checked_request(instruction, input_name, output_name, chat_template, _rows(examples), query,
                                   answer, labels, k, order, seed, limits)
-        lm = load_with_progress(service, "language", model, progress)
+        lm = load_language(service, model, progress)
         built = prompt_for(lm, request, limits)
-        return built.text, _token_summary(request, built.token_count, lm.name)
+        return built.text, token_summary(request, built.token_count, lm.name)
 
     @user_errors
     @local_model_turns(service)
+    @settings_parameter("sampling", [TEMPERATURE.name], SamplingSettings)
     def run_few_shot_once(model, instruction, input_name, output_name, chat_template, examples, query, answer,
-                          labels, k, order, seed, temperature, max_new_tokens, progress=gr.Progress()):
+                          labels, k, order, seed, sampling, max_new_tokens, progress=gr.Progress()):
         request = checked_request(instruction, input_name, output_name, chat_template, _rows(examples), query,
                                   answer, labels, k, order, seed, limits)
-        lm = load_with_progress(service, "language", model, progress)
-        result = run_few_shot(lm, request, SamplingSettings(temperature=temperature), max_new_tokens, limits)
-        summary = _token_summary(request, result.prompt.token_count, lm.name) + _bounded_note(lm, result.bounded_labels)
+        lm = load_language(service, model, progress)
+        result = run_few_shot(lm, request, sampling, max_new_tokens, limits)
+        summary = token_summary(request, result.prompt.token_count, lm.name, lm.capabilities, result.bounded_labels)
         return result.prompt.text, summary, result.answer, result.probabilities or None
 
     @user_errors
@@ -147,7 +145,7 @@ def build(service: ModelService) -> None:
         request = checked_request(instruction, input_name, output_name, chat_template, _rows(examples), "", answer,
                                   labels, 0, AS_GIVEN, seed, limits, query_required=False)
         eval_set = checked_eval_set(_rows(held_out), request, limits)
-        lm = load_with_progress(service, "language", model, progress)
+        lm = load_language(service, model, progress)
         settings = sweep_settings(len(request.examples))
         total, results = len(settings) * len(eval_set), []
         for result in sweep(lm, request, eval_set, limits):
@@ -156,7 +154,17 @@ def build(service: ModelService) -> None:
             if len(results) % len(eval_set):  # mid-setting: only the count moves
                 yield f"Scored {len(results)} of {total} items …", gr.skip(), gr.skip()
             else:
-                yield _sweep_outputs(results, settings, total, request.seed)
+                summary, chart, items = sweep_outputs(results, total, request.seed)
+                yield summary, gr.BarPlot(chart, sort=[s.name for s in settings]), items
+
+    @user_errors
+    def sweep_sizes(models, instruction, input_name, output_name, examples, answer, labels, held_out,
+                    progress=gr.Progress()):
+        request = checked_request(instruction, input_name, output_name, False, _rows(examples), "", answer, labels, 0,
+                                  AS_GIVEN, 0, limits, query_required=False)
+        eval_set = checked_eval_set(_rows(held_out), request, limits)
+        yield from scale_panel.streamed(service, lambda: compare_few_shot(service, models, request, eval_set, limits),
+                                        progress)
 
     @user_errors
     def add_example(example_table, input_text, output_text, answer_type, labels_text):
@@ -188,16 +196,7 @@ def build(service: ModelService) -> None:
     sweeping = sweep_button.click(sweep_shots, sweep_inputs, [sweep_summary, chart, items], api_name="sweep_shots",
                                   **language)
     stop.click(None, None, None, cancels=[sweeping], api_visibility="private", **CHEAP_EVENT)
-
-
-def _sweep_outputs(results: list, settings: list, total: int, seed: int) -> tuple:
-    accuracies = accuracy_by_setting(results)
-    summary = f"Scored {len(results)} of {total} items (seed {seed}). Accuracy: " + " · ".join(
-        f"{a.setting} **{a.accuracy:.0%}**" for a in accuracies)
-    chart = pd.DataFrame({"setting": [a.setting for a in accuracies], "accuracy": [a.accuracy for a in accuracies]})
-    items = pd.DataFrame(
-        [[r.setting, r.item, r.input, r.expected, r.predicted, "✓" if r.correct else "✗",
-          "" if r.expected_probability is None else f"{r.expected_probability:.2f}"] for r in results],
-        columns=ITEM_COLUMNS,
-    )
-    return summary, gr.BarPlot(chart, sort=[s.name for s in settings]), items
+    sized = compare_sizes.click(sweep_sizes, [scale_models, instruction, input_name, output_name, examples, answer,
+                                              labels, eval_table], list(scale_outputs), api_name="few_shot_scale",
+                                **language)
+    stop_sizes.click(None, None, None, cancels=[sized], api_visibility="private", **CHEAP_EVENT)

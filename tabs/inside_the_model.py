@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gradio as gr
 
+from playground.core.knobs import SAMPLING_KNOBS, SEED
 from playground.core.service import ModelService
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 from playground.views.inside_the_model import (
     KIND_CHOICES, best_of_n_view, lens_view, sampler_order_view, structured_view,
 )
-from tabs.common import language_event, load_with_progress, local_model_turns, model_picker, user_errors
+from tabs.common import (
+    knob_input, language_event, load_language, local_model_turns, model_picker, settings_parameter, user_errors,
+)
 
 TITLE = "Inside the language model"
 ORDER = 15
@@ -32,13 +35,8 @@ def build(service: ModelService) -> None:
         chat_template = gr.Checkbox(False, label="Use the chat template", info="for instruct models; plain text otherwise")
     prompt_box = gr.Textbox("The capital of France is", label="Prompt", lines=2, max_length=limits.max_prompt_chars)
     with gr.Row():
-        temperature_slider = gr.Slider(0, 3, 1.0, step=0.01, label="Temperature", info="0 = greedy")
-        top_k_box = gr.Number(0, label="Top-k", info="0 = off", precision=0, minimum=0)
-        top_p_slider = gr.Slider(0.01, 1, 1.0, step=0.01, label="Top-p", info="1 = off")
-        min_p_slider = gr.Slider(0, 1, 0.0, step=0.01, label="Min-p", info="0 = off")
-        penalty_slider = gr.Slider(0.5, 2, 1.0, step=0.01, label="Repetition penalty", info="1 = off")
-        seed_box = gr.Number(0, label="Seed", precision=0, minimum=0)
-    knob_inputs = [temperature_slider, top_k_box, top_p_slider, min_p_slider, penalty_slider]
+        knob_inputs = [knob_input(knob) for knob in SAMPLING_KNOBS]
+        seed_box = knob_input(SEED)
 
     with gr.Tab("Structured output"):
         with gr.Row():
@@ -71,40 +69,40 @@ def build(service: ModelService) -> None:
         lens_heatmap = gr.HTML()
         lens_table = gr.Dataframe(label="The last position, layer by layer", interactive=False)
 
-    # Parameter names are the API's (and deep links') names.
+    # Parameter names are the API's (and deep links') names; the knobs arrive as one SamplingSettings.
+    knobs = settings_parameter("sampling", [knob.name for knob in SAMPLING_KNOBS], SamplingSettings)
+
     @user_errors
     @local_model_turns(service)
-    def structured_output(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
-                          constraint_kind, constraint, constrained_samples, constrained_tokens, seed,
-                          progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        chart, table, summary = structured_view(lm, prompt, use_chat_template, knobs, constraint_kind, constraint,
+    @knobs
+    def structured_output(model, prompt, use_chat_template, sampling, constraint_kind, constraint, constrained_samples,
+                          constrained_tokens, seed, progress=gr.Progress()):
+        lm = load_language(service, model, progress)
+        chart, table, summary = structured_view(lm, prompt, use_chat_template, sampling, constraint_kind, constraint,
                                                 constrained_samples, constrained_tokens, seed, limits)
         return summary, chart, table
 
     @user_errors
     @local_model_turns(service)
-    def best_of_n(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
-                  candidates, candidate_tokens, seed, progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        table, scores, summary = best_of_n_view(lm, prompt, use_chat_template, knobs, candidates, candidate_tokens,
+    @knobs
+    def best_of_n(model, prompt, use_chat_template, sampling, candidates, candidate_tokens, seed,
+                  progress=gr.Progress()):
+        lm = load_language(service, model, progress)
+        table, scores, summary = best_of_n_view(lm, prompt, use_chat_template, sampling, candidates, candidate_tokens,
                                                 seed, limits)
         return summary, table, scores
 
     @user_errors
     @local_model_turns(service)
-    def sampler_order(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
-                      progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        return sampler_order_view(lm, prompt, use_chat_template, knobs, limits)
+    @knobs
+    def sampler_order(model, prompt, use_chat_template, sampling, progress=gr.Progress()):
+        lm = load_language(service, model, progress)
+        return sampler_order_view(lm, prompt, use_chat_template, sampling, limits)
 
     @user_errors
     @local_model_turns(service)
     def logit_lens(model, prompt, use_chat_template, progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
+        lm = load_language(service, model, progress)
         return lens_view(lm, prompt, use_chat_template, limits)
 
     common = [model_choice, prompt_box, chat_template]

@@ -6,15 +6,18 @@ finds that event among the tab's events, sets the inputs, and runs the same func
 
 from __future__ import annotations
 
+import functools
 import html
+import inspect
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import gradio as gr
 from gradio.block_function import BlockFunction
 from gradio.context import get_blocks_context
 
 from playground.core.lessons import Lesson, deep_link_query, is_shipped_file
+from playground.core.preset_cache import fingerprint, merged_updates
 from serving.files import shipped
 
 # Components whose value a link can carry as text.
@@ -168,3 +171,68 @@ def _preset_button(preset, inputs: TabInputs) -> None:
         endpoint.fn, endpoint.inputs, endpoint.outputs, api_visibility="private",
         concurrency_id=endpoint.concurrency_id, concurrency_limit=endpoint.concurrency_limit,
     )
+
+
+def _is_skip(value: Any) -> bool:
+    return isinstance(value, dict) and value == gr.skip()
+
+
+def _preset_cached(function: Callable, endpoint: str, names: list[str], presets: list, service) -> Callable:
+    """`function`, serving requests equal to one of `presets` from the service's preset cache."""
+    signature = inspect.signature(function)
+    wanted = [{name: fingerprint(value) for name, value in preset.values.items()} for preset in presets]
+
+    def cache_key(args: tuple, kwargs: dict) -> tuple | None:
+        """The request's key if it equals a preset (and is not random: seed -1), else None."""
+        arguments = signature.bind_partial(*args, **kwargs).arguments
+        values = {name: fingerprint(arguments.get(name)) for name in names}
+        if isinstance(values.get("seed"), float) and values["seed"] < 0:
+            return None
+        if not any(all(values.get(name) == value for name, value in preset.items()) for preset in wanted):
+            return None
+        return (endpoint, tuple(sorted(values.items())))
+
+    def model_of(args: tuple, kwargs: dict) -> Callable[[], tuple]:
+        name = signature.bind_partial(*args, **kwargs).arguments.get("model")
+        return lambda: service.model_identity(name) if isinstance(name, str) else ()
+
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def generator(*args: Any, **kwargs: Any):
+            key = cache_key(args, kwargs)
+            if key is None:
+                yield from function(*args, **kwargs)
+                return
+            yield from service.presets.stream(key, model_of(args, kwargs), lambda: function(*args, **kwargs),
+                                              lambda yielded: merged_updates(yielded, _is_skip))
+
+        return generator
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any):
+        key = cache_key(args, kwargs)
+        if key is None:
+            return function(*args, **kwargs)
+        return service.presets.get(key, model_of(args, kwargs), lambda: function(*args, **kwargs))
+
+    return wrapper
+
+
+def serve_presets_once(fns: dict, tabs: dict[str, TabInputs], lessons: dict[str, Lesson], service) -> None:
+    """Every event that runs a preset's endpoint (its API, and the preset button's own event) answers a
+    request equal to a preset from `service.presets`: computed once per model (playground/core/preset_cache.py).
+    Call before other wrappers replace the events' functions: events are matched by function."""
+    endpoints: dict[int, tuple[str, list[str], list]] = {}
+    for tab, lesson in lessons.items():
+        if tab not in tabs:
+            continue
+        for preset in lesson.presets:
+            block_fn = tabs[tab].endpoints[preset.endpoint]
+            names = [name for name in block_fn.input_parameter_names if name is not None]
+            endpoint = endpoints.setdefault(id(block_fn.fn), (f"{tab}{preset.endpoint}", names, []))
+            endpoint[2].append(preset)
+    for block_fn in fns.values():
+        if block_fn.fn is not None and id(block_fn.fn) in endpoints:
+            endpoint, names, presets = endpoints[id(block_fn.fn)]
+            block_fn.fn = _preset_cached(block_fn.fn, endpoint, names, presets, service)

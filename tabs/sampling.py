@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.language.generation import SamplingSettings
-from playground.language.steps import back, choose_alternative, force, token_of_text
+from playground.core.knobs import SAMPLING_KNOBS, SEED
+from playground.core.service import ModelService
+from playground.language.sampling_settings import SamplingSettings
+from playground.language.sampling_requests import MAX_FORCED_CHARS, Steer
 from playground.views.sampling import (
     ALTERNATIVE_COLUMNS, STAGE_COLUMNS, STEP_COLUMNS, current_alternatives, next_token_view, search_view,
     steer_view, step_text, steps_view, sweep_view,
 )
-from playground.core.service import ModelService
-from tabs.common import CHEAP_EVENT, language_event, load_with_progress, local_model_turns, model_picker, user_errors
+from tabs.common import (
+    CHEAP_EVENT, knob_input, language_event, load_language, local_model_turns, model_picker, settings_parameter,
+    user_errors,
+)
 
 TITLE = "Sampling knobs"
 ORDER = 10
@@ -31,13 +35,8 @@ def build(service: ModelService) -> None:
         chat_template = gr.Checkbox(False, label="Use the chat template", info="for instruct models; plain text otherwise")
     prompt_box = gr.Textbox("The capital of France is", label="Prompt", lines=2, max_length=limits.max_prompt_chars)
     with gr.Row():
-        temperature_slider = gr.Slider(0, 3, 1.0, step=0.01, label="Temperature", info="0 = greedy")
-        top_k_box = gr.Number(0, label="Top-k", info="keep the k most likely (0 = off)", precision=0, minimum=0)
-        top_p_slider = gr.Slider(0.01, 1, 1.0, step=0.01, label="Top-p", info="smallest set with this mass (1 = off)")
-        min_p_slider = gr.Slider(0, 1, 0.0, step=0.01, label="Min-p", info="drop tokens below min-p × the top one (0 = off)")
-        penalty_slider = gr.Slider(0.5, 2, 1.0, step=0.01, label="Repetition penalty", info="1 = off")
-        seed_box = gr.Number(0, label="Seed", precision=0, minimum=0)
-    knob_inputs = [temperature_slider, top_k_box, top_p_slider, min_p_slider, penalty_slider]
+        knob_inputs = [knob_input(knob) for knob in SAMPLING_KNOBS]
+        seed_box = knob_input(SEED)
 
     with gr.Tab("Next token"):
         show = gr.Button("Show the next-token distribution", variant="primary")
@@ -54,7 +53,7 @@ def build(service: ModelService) -> None:
         steps_html = gr.HTML(step_text(None, ""))
         with gr.Row():
             forced_box = gr.Textbox(label="Force a token", placeholder="one token, with its leading space: ' Paris'",
-                                    max_length=200)
+                                    max_length=MAX_FORCED_CHARS)
             force_button = gr.Button("Force this token")
             back_button = gr.Button("Go back one step")
         alternatives = gr.Dataframe(headers=ALTERNATIVE_COLUMNS, interactive=False, elem_id="sampling-alternatives",
@@ -80,30 +79,34 @@ def build(service: ModelService) -> None:
         searches = gr.Dataframe(label="Higher log-probability = the model finds the whole continuation likelier",
                                 interactive=False, wrap=True)
 
-    # Parameter names are the API's (and deep links') names, so they say what each value is.
-    @user_errors
-    @local_model_turns(service)
-    def next_token(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
-                   progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        return next_token_view(lm, prompt, use_chat_template, knobs, limits)
+    # Parameter names are the API's (and deep links') names, so they say what each value is; the knobs arrive
+    # as one SamplingSettings, their names declared once in playground.core.knobs.
+    knobs = settings_parameter("sampling", [knob.name for knob in SAMPLING_KNOBS], SamplingSettings)
 
     @user_errors
     @local_model_turns(service)
-    def generate_steps(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
-                       tokens, request: gr.Request, progress=gr.Progress()):
+    @knobs
+    def next_token(model, prompt, use_chat_template, sampling, progress=gr.Progress()):
+        lm = load_language(service, model, progress)
+        return next_token_view(lm, prompt, use_chat_template, sampling, limits)
+
+    @local_model_turns(service)
+    def steps(model, prompt, use_chat_template, sampling, seed, tokens, request: gr.Request, progress):
         # The session (and its KV cache) stays on the server, in one store for all visitors, keyed by visitor.
-        lm = load_with_progress(service, "language", model, progress)
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        return steps_view(lm, service.step_sessions, request.session_hash, prompt, use_chat_template, knobs, seed,
+        lm = load_language(service, model, progress)
+        return steps_view(lm, service.step_sessions, request.session_hash, prompt, use_chat_template, sampling, seed,
                           tokens, limits)
 
     @user_errors
-    def step_one_token(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
-                       request: gr.Request, progress=gr.Progress()):
-        return generate_steps(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty,
-                              seed, 1, request, progress)
+    @knobs
+    def generate_steps(model, prompt, use_chat_template, sampling, seed, tokens, request: gr.Request,
+                       progress=gr.Progress()):
+        return steps(model, prompt, use_chat_template, sampling, seed, tokens, request, progress)
+
+    @user_errors
+    @knobs
+    def step_one_token(model, prompt, use_chat_template, sampling, seed, request: gr.Request, progress=gr.Progress()):
+        return steps(model, prompt, use_chat_template, sampling, seed, 1, request, progress)
 
     @user_errors
     def start_over(request: gr.Request):
@@ -111,56 +114,52 @@ def build(service: ModelService) -> None:
             service.step_sessions.drop(request.session_hash)
         return step_text(None, ""), None
 
-    def steer(model, prompt, use_chat_template, knobs, seed, request, progress, change):
-        lm = load_with_progress(service, "language", model, progress)
-        return steer_view(lm, service.step_sessions, request.session_hash, prompt, use_chat_template, knobs, seed,
-                          limits, lambda session: change(lm, session, knobs.validated()))
+    def steer(model, prompt, use_chat_template, sampling, seed, change, request, progress):
+        lm = load_language(service, model, progress)
+        return steer_view(lm, service.step_sessions, request.session_hash, prompt, use_chat_template, sampling, seed,
+                          change, limits)
 
     @user_errors
     @local_model_turns(service)
-    def force_token(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
-                    forced_token, request: gr.Request, progress=gr.Progress()):
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        return steer(model, prompt, use_chat_template, knobs, seed, request, progress, lambda lm, session, k: force(
-            lm, session, k, token_of_text(lm, forced_token), limits.max_new_tokens))
+    @knobs
+    def force_token(model, prompt, use_chat_template, sampling, seed, forced_token, request: gr.Request,
+                    progress=gr.Progress()):
+        return steer(model, prompt, use_chat_template, sampling, seed, Steer(force=forced_token), request, progress)
 
     @user_errors
     @local_model_turns(service)
-    def step_back(model, prompt, use_chat_template, temperature, top_k, top_p, min_p, repetition_penalty, seed,
-                  request: gr.Request, progress=gr.Progress()):
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        return steer(model, prompt, use_chat_template, knobs, seed, request, progress,
-                     lambda lm, session, k: back(session))
+    @knobs
+    def step_back(model, prompt, use_chat_template, sampling, seed, request: gr.Request, progress=gr.Progress()):
+        return steer(model, prompt, use_chat_template, sampling, seed, Steer(back=True), request, progress)
 
     @user_errors
     @local_model_turns(service)
-    def continue_from_alternative(model, prompt, use_chat_template, temperature, top_k, top_p, min_p,
-                                  repetition_penalty, seed, step, alternative, request: gr.Request,
-                                  progress=gr.Progress()):
-        knobs = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-        return steer(model, prompt, use_chat_template, knobs, seed, request, progress, lambda lm, session, k:
-                     choose_alternative(lm, session, k, int(step), int(alternative) - 1, limits.max_new_tokens))
+    @knobs
+    def continue_from_alternative(model, prompt, use_chat_template, sampling, seed, step, alternative,
+                                  request: gr.Request, progress=gr.Progress()):
+        return steer(model, prompt, use_chat_template, sampling, seed, Steer(step=step, alternative=alternative),
+                     request, progress)
 
     def pick_cell(event: gr.SelectData):
         row, column = event.index
-        return (row + 1, column) if column >= 1 else (row + 1, 1)
+        return row + 1, max(column, 1)
 
     @user_errors
-    def alternatives_now(request: gr.Request):
-        return current_alternatives(service.step_sessions, request.session_hash)
+    def alternatives_now(model, request: gr.Request):
+        return current_alternatives(load_language(service, model, None), service.step_sessions, request.session_hash)
 
     @user_errors
     @local_model_turns(service)
-    def sweep(model, prompt, use_chat_template, top_k, top_p, min_p, repetition_penalty, temperatures, samples,
-              tokens, seed, progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
-        knobs = SamplingSettings(1.0, top_k, top_p, min_p, repetition_penalty)  # each column sets its temperature
-        return sweep_view(lm, prompt, use_chat_template, knobs, temperatures, samples, tokens, seed, limits)
+    @settings_parameter("sampling", [knob.name for knob in SAMPLING_KNOBS[1:]],
+                        lambda **knobs: SamplingSettings(temperature=1.0, **knobs))  # each column sets its temperature
+    def sweep(model, prompt, use_chat_template, sampling, temperatures, samples, tokens, seed, progress=gr.Progress()):
+        lm = load_language(service, model, progress)
+        return sweep_view(lm, prompt, use_chat_template, sampling, temperatures, samples, tokens, seed, limits)
 
     @user_errors
     @local_model_turns(service)
     def compare_search(model, prompt, use_chat_template, beams, tokens, progress=gr.Progress()):
-        lm = load_with_progress(service, "language", model, progress)
+        lm = load_language(service, model, progress)
         return search_view(lm, prompt, use_chat_template, beams, tokens, limits)
 
     gr.on([show.click, prompt_box.submit, *(knob.change for knob in knob_inputs)], next_token,
@@ -168,21 +167,21 @@ def build(service: ModelService) -> None:
           trigger_mode="always_last", **language)
     step_inputs = [model_choice, prompt_box, chat_template, *knob_inputs, seed_box]
     step_outputs = [steps_html, steps_table]
-    run_n.click(generate_steps, [*step_inputs, n_tokens], step_outputs, api_name="generate_steps", **language).then(
-        alternatives_now, None, alternatives, api_visibility="private", **CHEAP_EVENT)
-    step_one.click(step_one_token, step_inputs, step_outputs, api_name="step_one_token", **language).then(
-        alternatives_now, None, alternatives, api_visibility="private", **CHEAP_EVENT)
+    for event in (run_n.click(generate_steps, [*step_inputs, n_tokens], step_outputs, api_name="generate_steps",
+                              **language),
+                  step_one.click(step_one_token, step_inputs, step_outputs, api_name="step_one_token", **language)):
+        event.then(alternatives_now, model_choice, alternatives, api_visibility="private", **CHEAP_EVENT)
     restart.click(start_over, None, step_outputs, api_name="start_over", queue=False).then(
-        alternatives_now, None, alternatives, api_visibility="private", **CHEAP_EVENT)
+        lambda: None, None, alternatives, api_visibility="private", queue=False)
     steer_outputs = [*step_outputs, alternatives]
     force_button.click(force_token, [*step_inputs, forced_box], steer_outputs, api_name="force_token", **language)
     forced_box.submit(force_token, [*step_inputs, forced_box], steer_outputs, api_visibility="private", **language)
     back_button.click(step_back, step_inputs, steer_outputs, api_name="step_back", **language)
     pick_button.click(continue_from_alternative, [*step_inputs, picked_step, picked_alternative], steer_outputs,
                       api_name="continue_from_alternative", **language)
-    alternatives.select(pick_cell, None, [picked_step, picked_alternative], api_visibility="private", **CHEAP_EVENT).then(
-        continue_from_alternative, [*step_inputs, picked_step, picked_alternative], steer_outputs,
-        api_visibility="private", **language)
+    alternatives.select(pick_cell, None, [picked_step, picked_alternative], api_visibility="private",
+                        **CHEAP_EVENT).then(continue_from_alternative, [*step_inputs, picked_step, picked_alternative],
+                                            steer_outputs, api_visibility="private", **language)
     run_sweep.click(sweep, [model_choice, prompt_box, chat_template, *knob_inputs[1:], temperature_list, sample_count,
                             sweep_tokens, seed_box], [sweep_samples, diversity], api_name="sweep", **language)
     run_search.click(compare_search, [model_choice, prompt_box, chat_template, beam_count, search_tokens], searches,

@@ -6,6 +6,7 @@ import gradio as gr
 from gradio.processing_utils import encode_pil_to_bytes
 
 from playground.core.service import ModelService
+from playground.text_to_image.tiny_decoder import LINEAR, PREVIEW_KINDS, choose_previews
 from playground.views import text_to_image as views
 from playground.text_to_image.pipeline import (
     MAX_SEED, MIN_SIDE, RANDOM_SEED, SCHEDULERS, ImageRequest, Result, check_budget, generate_steps, grid_requests,
@@ -21,8 +22,8 @@ INTRO = """A diffusion model starts from pure noise (in a small **latent** space
 removes a little of it at every **step**, steered by the prompt's text embedding. **Guidance** (CFG) runs the
 UNet with and without the prompt and pushes away from the unprompted prediction: more guidance follows the
 prompt more literally, too much burns the image. The **scheduler** decides how much noise each step removes.
-Watch the latents turn into a picture: each preview below is a cheap linear map of the latents to colours;
-the last image is the real VAE decode."""
+Watch the latents turn into a picture: each preview below is a cheap linear map of the latents to colours, or
+with TAESD a tiny decoder's picture of them; the last image is the real VAE decode."""
 
 
 def build(service: ModelService) -> None:
@@ -51,6 +52,9 @@ def build(service: ModelService) -> None:
             with gr.Row():
                 scheduler = gr.Dropdown(list(SCHEDULERS), value="Model default", label="Scheduler")
                 model = model_picker(service, "text_to_image", label="Diffusion model")
+            preview = gr.Radio(list(PREVIEW_KINDS), value=LINEAR, label="Step previews", elem_id="t2i-preview-kind",
+                               info="The linear map is free; TAESD, a tiny decoder, shows what the VAE would, "
+                                    "at some cost a step. Without TAESD on the server, the linear map stays.")
             hint = gr.Markdown(defaults.hint)
             with gr.Row():
                 run = gr.Button("Generate", variant="primary")
@@ -66,24 +70,25 @@ def build(service: ModelService) -> None:
     # The visitor's results live on the server (gr.State), never in an input a client could fill with a path:
     # the last image written, and the gallery's (path, caption) entries, newest first.
     latest, kept = gr.State(None), gr.State([])
-    knobs = [prompt, negative_prompt, steps, guidance, seed, scheduler, width, height, model]
+    knobs = [prompt, negative_prompt, steps, guidance, seed, scheduler, width, height, model, preview]
 
     @user_errors
-    def generate(prompt, negative_prompt, steps, guidance, seed, scheduler, width, height, model,
+    def generate(prompt, negative_prompt, steps, guidance, seed, scheduler, width, height, model, preview,
                  progress=gr.Progress()):
         request = ImageRequest(prompt, negative_prompt, steps, guidance, seed, scheduler, width, height)
         request = request.validated(limits)
         pipeline = load_with_progress(service, "text_to_image", model, progress)
         check_budget(pipeline, [request], limits, "This image")
+        previews = choose_previews(service, pipeline, preview)
         shown = []
-        for event in generate_steps(pipeline, request, model):
+        for event in generate_steps(pipeline, request, model, decoder=previews.decoder):
             if isinstance(event, Result):
                 path = keep("image.png", encode_pil_to_bytes(event.image, "png"))  # the settings ride in the PNG
-                yield path, views.result_strip(event), views.result_status(event), path
+                yield path, views.result_strip(event), views.result_status(event, previews.note), path
                 return
             progress((event.index, event.total), desc="Denoising", unit="steps")
             shown.append(event)
-            yield event.preview, views.strip(shown), views.step_status(event), gr.skip()
+            yield event.preview, views.strip(shown), views.step_status(event, previews.note), gr.skip()
 
     # The progress bar goes on the status line, so it never hides the live preview.
     generated = run.click(generate, knobs, [image, steps_strip, status, latest], api_name="generate",

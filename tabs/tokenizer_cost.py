@@ -6,10 +6,10 @@ import gradio as gr
 import pandas as pd
 
 from playground.core.service import ModelService
-from playground.tokenizers import cost
-from playground.views.tokens import token_view_html
+from playground.tokenizers import cost, counts
+from playground.views.tokens import premium_spread_html, token_view_html
 from serving.files import keep
-from tabs.common import CHEAP_EVENT, user_errors
+from tabs.common import CHEAP_EVENT, availability_note, loadable, model_choices, user_errors
 
 TITLE = "Tokenizer language cost"
 ORDER = 50
@@ -22,6 +22,15 @@ POLICY = {
     True: "Counts include what each tokenizer adds around any text itself (Gemma `<bos>`, Mistral `<s>`, "
           "CLIP start and end; tiktoken and this Llama-3 file add none).",
 }
+METHOD_CHOICES = [("per sentence", counts.PER_SENTENCE), ("joined corpus (Petrov et al. 2023)", counts.JOINED)]
+METHODS_EXPLAINED = (
+    "**Per sentence** encodes each sentence on its own. **Joined corpus** is the method of Petrov et al. 2023 "
+    "(*Language Model Tokenizers Introduce Unfairness Between Languages*): all dev and devtest lines joined by "
+    "single spaces and encoded once; with it GPT-2 and cl100k counts equal the paper's published figures. They "
+    "differ by up to about 2% (Chinese, Japanese): joined, each sentence's first word follows a space, and the "
+    "space between two sentences can become a token of its own where the next sentence does not start with a "
+    "letter the tokenizer glues it to."
+)
 
 
 def _chart_data(costs: pd.DataFrame) -> pd.DataFrame:
@@ -30,7 +39,6 @@ def _chart_data(costs: pd.DataFrame) -> pd.DataFrame:
 
 def build(service: ModelService) -> None:
     limits = service.settings.limits
-    names = service.registry.names("tokenizer")
     languages = [language.name for language in cost.flores_languages()]
     gr.Markdown(
         "The same sentence costs very different numbers of tokens in different languages: tokenizers were "
@@ -39,8 +47,9 @@ def build(service: ModelService) -> None:
         "Sentences: FLORES-200 (NLLB Team, CC-BY-SA 4.0), professional translations of the same text."
     )
     with gr.Row():
-        tokenizers = gr.Dropdown(names, value=[n for n in DEFAULT_TOKENIZERS if n in names], multiselect=True,
-                                 label=f"Tokenizers (up to {limits.max_tokenizers})", scale=3)
+        tokenizers = gr.Dropdown(model_choices(service, "tokenizer"), value=loadable(service, "tokenizer", DEFAULT_TOKENIZERS),
+                                 multiselect=True, label=f"Tokenizers (up to {limits.max_tokenizers})", scale=3,
+                                 info=availability_note(service, "tokenizer") or None)
         hub_id = gr.Textbox(label="…and a Hugging Face Hub tokenizer id (optional)", placeholder="org/name", scale=1)
     with gr.Row():
         chosen_languages = gr.Dropdown(languages, value=list(DEFAULT_LANGUAGES), multiselect=True,
@@ -70,15 +79,26 @@ def build(service: ModelService) -> None:
         show = gr.Button("Show tokens", size="sm")
     tokens_html = gr.HTML(elem_id="token-view")
 
-    with gr.Accordion("Whole corpus: every shipped FLORES language, every sentence", open=False):
+    with gr.Accordion(f"Whole corpus: all {len(languages)} FLORES languages, every sentence", open=False):
         with gr.Row():
             corpus = gr.Radio(list(cost.CORPUS_CHOICES), value="dev+devtest", label="Corpus")
+            method = gr.Radio(METHOD_CHOICES, value=counts.PER_SENTENCE, label="Counting method")
             run_corpus = gr.Button("Compute corpus premiums", variant="primary")
+        gr.Markdown(METHODS_EXPLAINED)
         corpus_summary = gr.Markdown()
         corpus_chart = gr.ScatterPlot(x="language", y="premium", color="tokenizer", x_label_angle=-40, height=360,
                                       title="Premium over the base language, whole corpus")
-        corpus_table = gr.Dataframe(interactive=False, max_height=500, label="Premium × (click a header to sort)")
+        corpus_table = gr.Dataframe(interactive=False, max_height=500, show_search="search", elem_id="corpus-table",
+                                    label="Premium × (click a header to sort; search by language or script)")
         corpus_csv = gr.File(label="All figures (CSV)")
+        gr.Markdown("**Spread per language.** A corpus premium is one number; sentences vary around it. Each "
+                    "sentence's premium over the same sentence in the base language (per-sentence counts):")
+        with gr.Row():
+            spread_languages = gr.Dropdown(languages, value=list(DEFAULT_LANGUAGES), multiselect=True, scale=3,
+                                           label=f"Languages to compare (up to {limits.max_languages})")
+            run_spread = gr.Button("Show the spread", scale=1)
+        spread_html = gr.HTML(elem_id="premium-spread")
+        spread_table = gr.Dataframe(interactive=False, max_height=300, label="Percentiles of per-sentence premiums")
 
     def load_tokenizers(names, hub_id, progress):
         # A typed Hub id is not a registry name, so tokenizers load by their (validated) spec.
@@ -109,14 +129,28 @@ def build(service: ModelService) -> None:
         return "".join(token_view_html(t, inspect, text, base, base_text, bool(with_special), MAX_VIEW_TOKENS)
                        for t in loaded)
 
+    counts_dir = counts.counts_folder(service.settings.cache_dir)
+
+    def counting_progress(progress):
+        return lambda fraction, message: progress(fraction, desc=message)
+
     @user_errors
-    def corpus_premiums(tokenizers, hub_id, corpus, base, price, with_special, progress=gr.Progress()):
+    def corpus_premiums(tokenizers, hub_id, corpus, base, price, with_special, method=counts.PER_SENTENCE,
+                        progress=gr.Progress()):
         price = cost.check_price(price)
         loaded = load_tokenizers(tokenizers, hub_id, progress)
-        progress(0.5, desc="Counting every sentence (cached after the first time)…")
-        costs = cost.corpus_costs(loaded, corpus, base, price, bool(with_special), limits)
-        path = keep(f"tokenizer_premium_{corpus}.csv", cost.costs_csv(costs).encode("utf-8"))
+        costs = cost.corpus_costs(loaded, corpus, base, price, bool(with_special), limits, method, counts_dir,
+                                  counting_progress(progress))
+        name = f"tokenizer_premium_{corpus}{'_joined' if method == counts.JOINED else ''}.csv"
+        path = keep(name, cost.costs_csv(costs).encode("utf-8"))
         return describe(loaded, with_special), _chart_data(costs), cost.premium_table(costs), path
+
+    @user_errors
+    def premium_spread(tokenizers, hub_id, spread_languages, corpus, base, with_special, progress=gr.Progress()):
+        loaded = load_tokenizers(tokenizers, hub_id, progress)
+        spreads = cost.premium_spread(loaded, spread_languages, corpus, base, bool(with_special), limits, counts_dir,
+                                      counting_progress(progress))
+        return premium_spread_html(spreads, base), cost.spread_table(spreads)
 
     load.click(flores_sentences, [chosen_languages, split, number], sentences, api_name="flores_sentences",
                **CHEAP_EVENT)
@@ -126,6 +160,8 @@ def build(service: ModelService) -> None:
     show.click(show_tokens, view_inputs, tokens_html, api_name="show_tokens", **CHEAP_EVENT)
     counted.success(show_tokens, view_inputs, tokens_html, api_name="show_tokens_after_count",
                     api_visibility="private", **CHEAP_EVENT)
-    run_corpus.click(corpus_premiums, [tokenizers, hub_id, corpus, base, price, with_special],
+    run_corpus.click(corpus_premiums, [tokenizers, hub_id, corpus, base, price, with_special, method],
                      [corpus_summary, corpus_chart, corpus_table, corpus_csv], api_name="corpus_premiums",
                      **CHEAP_EVENT)
+    run_spread.click(premium_spread, [tokenizers, hub_id, spread_languages, corpus, base, with_special],
+                     [spread_html, spread_table], api_name="premium_spread", **CHEAP_EVENT)

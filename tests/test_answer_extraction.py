@@ -70,6 +70,14 @@ def test_without_a_marker_the_last_number_of_most_solutions_is_the_answer():
     ("The answer is 5 and then the answer is 9.", "9"),  # the last marker wins
     ("The answer is unknown. I counted 4 cows.", "4"),  # a marker without a number falls back
     ("5 apples. 1/0 is undefined", "5"),  # x/0 is not a number
+    ("The answer is .5", "0.5"),  # a decimal without its leading zero
+    ("It costs $.50, so 3 of them", "3"),
+    ("The answer is $.50.", "0.5"),
+    ("version v.5", "—"),  # ".5" inside a word is not a number
+    ("Answer: $\\frac{3}{4}$", "0.75"),  # LaTeX: the fraction, not its numerator
+    ("The final answer is \\boxed{\\dfrac{7}{8}}", "0.875"),
+    ("So x = -\\frac{1}{2}", "-0.5"),
+    ("\\frac{3}{0} of 12", "12"),  # a zero denominator is not a number, nor are its digits
 ])
 def test_extracts_the_final_number(text, expected):
     assert format_number(extract_answer(text).value) == expected

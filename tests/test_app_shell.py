@@ -21,7 +21,7 @@ def test_cache_status_endpoint_lists_loaded_models(service, client):
     service.load("language")
     summary, table = client.predict(api_name="/cache_status")
     assert "Device **cpu**" in summary
-    assert service.registry.get("language", None).source in [row[1] for row in table["data"]]
+    assert service.registry.get("language", None).name in [row[1] for row in table["data"]]  # its name, not its path
 
 
 def test_page_shows_every_tab_and_the_loaded_models(service, page):

@@ -16,21 +16,24 @@ from playground.core import budget
 
 from playground.language import chain_of_thought as cot
 
-from playground.language import few_shot
+from playground.language import few_shot, label_scoring
 
 from playground.core.errors import PlaygroundError
 from playground.core.settings import Limits
 from playground.core.stopping import Stopped, watching
-from playground.language.few_shot import checked_request, label_log_likelihoods, label_token_ids, prompt_for, run_few_shot
+from playground.language.few_shot import checked_request, label_token_ids, prompt_for, run_few_shot
+from playground.language.label_scoring import label_log_likelihoods
 from playground.language.few_shot_sweep import sweep, sweep_cost, sweep_prompts
-from playground.language.generation import SamplingSettings, encode_prompt
+from playground.language.sampling_settings import SamplingSettings
+from playground.language.generation import encode_prompt
 from playground.language.step_sessions import StepSessionStore
 from playground.language.steps import advance, start_session
 from playground.language.sweep import compare_search, temperature_sweep
 from playground.text_to_image.pipeline import IMAGE_LOWER, ImageRequest, check_budget, generate_steps
 from playground.tokenizers import cost as tokenizer_cost
 from playground.views.clip import classification
-from playground.views.sampling import search_cost, search_view, steps_view, sweep_cost as temperature_sweep_cost, sweep_view
+from playground.language.sampling_requests import search_cost, sweep_cost as temperature_sweep_cost
+from playground.views.sampling import search_view, steps_view, sweep_view
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 LIMITS = Limits()
@@ -177,7 +180,7 @@ def test_labels_share_the_prompt_cache_in_chunks_and_score_as_if_alone(smollm2, 
     labels = [f"label {i} " + "very " * (i % 5) + "long" for i in range(40)]
     prompt = prompt_for(smollm2, few_shot_request(labels[:2], examples=6, k=6), LIMITS)
     labels_ids = label_token_ids(smollm2, labels, False)
-    monkeypatch.setattr(few_shot, "LABEL_CHUNK_LOGIT_BYTES", 4 * len(smollm2.tokenizer) * 30)  # 30 tokens a chunk
+    monkeypatch.setattr(label_scoring, "LABEL_CHUNK_LOGIT_BYTES", 4 * len(smollm2.tokenizer) * 30)  # 30 tokens a chunk
     with counted(smollm2.model) as work:
         scores = label_log_likelihoods(smollm2, prompt.ids, labels_ids)
     fed = sum(len(ids) - 1 for ids in labels_ids)

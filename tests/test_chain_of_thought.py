@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 from playground.core.errors import PlaygroundError
 from playground.language import chain_of_thought as cot
 from playground.language.batches import generate_batch
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
+from playground.views.chain_of_thought import shown_text, verdict
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 ROGER = "Roger has 5 tennis balls. He buys 2 more cans of tennis balls. Each can has 3 tennis balls. How many tennis balls does he have now?"
@@ -57,9 +58,9 @@ def test_problem_numbers_outside_the_test_set_are_refused(number):
 
 def test_plain_prompts_show_the_strategy_each_mode_names(tiny):
     settings = fast(use_chat_template=False)
-    direct = cot.build_prompt(tiny, cot.DIRECT, ROGER, settings)
-    zero = cot.build_prompt(tiny, cot.ZERO_SHOT, ROGER, settings)
-    few = cot.build_prompt(tiny, cot.FEW_SHOT, ROGER, settings)
+    direct = cot.build_cot_prompt(tiny, cot.DIRECT, ROGER, settings)
+    zero = cot.build_cot_prompt(tiny, cot.ZERO_SHOT, ROGER, settings)
+    few = cot.build_cot_prompt(tiny, cot.FEW_SHOT, ROGER, settings)
     assert direct.text == f"Q: {ROGER}\nA: The answer is" and direct.stop_strings == ("\n",)
     assert zero.text.endswith("A: Let's think step by step.")
     assert few.text.count("Q: ") == 3 and few.text.count("The answer is") == 2 and "<<" not in few.text
@@ -67,15 +68,15 @@ def test_plain_prompts_show_the_strategy_each_mode_names(tiny):
 
 
 def test_chat_prompts_give_each_worked_example_its_own_turns(tiny):
-    few = cot.build_prompt(tiny, cot.FEW_SHOT, ROGER, fast(exemplars=3))
+    few = cot.build_cot_prompt(tiny, cot.FEW_SHOT, ROGER, fast(exemplars=3))
     assert few.text.count("<|im_start|>assistant") == 4  # three worked answers, then the model's turn
-    zero = cot.build_prompt(tiny, cot.ZERO_SHOT, ROGER, fast())
+    zero = cot.build_cot_prompt(tiny, cot.ZERO_SHOT, ROGER, fast())
     assert zero.text.endswith("<|im_start|>assistant\nLet's think step by step.")
 
 
 def test_a_prompt_longer_than_the_model_reads_is_refused_with_what_to_change(tiny):
     with pytest.raises(PlaygroundError, match="fewer worked examples or fewer new tokens"):
-        cot.prompt_token_ids(tiny, cot.build_prompt(tiny, cot.FEW_SHOT, ROGER, fast(exemplars=8)),
+        cot.prompt_token_ids(tiny, cot.build_cot_prompt(tiny, cot.FEW_SHOT, ROGER, fast(exemplars=8)),
                              fast(exemplars=8, max_new_tokens=256))
 
 
@@ -145,12 +146,12 @@ def test_self_consistency_votes_k_seeded_samples(tiny):
     assert len(set(result.texts)) > 1  # sampled, not greedy
     assert result.answer == cot.majority_vote(result.answers)
     assert again.texts == result.texts and other_seed.texts != result.texts
-    assert "votes:" in cot.verdict(result) and "── sample 4" in cot.shown_text(result)
+    assert "votes:" in verdict(result) and "── sample 4" in shown_text(result)
 
 
 def test_an_unscored_problem_says_so(tiny):
     result = run(tiny, cot.DIRECT, cot.Problem(ROGER, None), fast())[-1]
-    assert result.correct is None and "not scored" in cot.verdict(result)
+    assert result.correct is None and "not scored" in verdict(result)
 
 
 def test_evaluation_fills_every_problem_and_mode_and_writes_a_csv(tiny, service):
@@ -196,7 +197,7 @@ def test_smollm2_chain_of_thought_costs_more_tokens_than_a_direct_answer(smollm2
 def test_smollm2_batched_greedy_answers_match_one_at_a_time(smollm2):
     """Left padding must not change what the model writes: the batch is only faster."""
     settings = fast(max_new_tokens=6)
-    prompts = [cot.prompt_token_ids(smollm2, cot.build_prompt(smollm2, cot.ZERO_SHOT, cot.gsm8k_problem(n).question,
+    prompts = [cot.prompt_token_ids(smollm2, cot.build_cot_prompt(smollm2, cot.ZERO_SHOT, cot.gsm8k_problem(n).question,
                                                               settings), settings) for n in (1, 3)]
     assert len(prompts[0]) != len(prompts[1])  # so one of them is padded
     greedy = SamplingSettings(temperature=0)

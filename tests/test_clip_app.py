@@ -75,7 +75,7 @@ def test_compare_models_side_by_side(client):
     left, right, summary = client.predict(image=handle_file(CAT), labels=LABELS, templates=SINGLE, logit_scale=0,
                                           model_a=model, model_b=model, api_name="/compare_models")
     assert left == right and summary.count(model) == 2
-    with pytest.raises(AppError, match="Could not load clip model 'ViT-B-32:openai'"):
+    with pytest.raises(AppError, match="CLIP model 'ViT-B-32:openai' is not available offline.*prefetch"):
         client.predict(image=handle_file(CAT), labels=LABELS, templates=SINGLE, logit_scale=0,
                        model_a=model, model_b="ViT-B-32:openai", api_name="/compare_models")
 
@@ -115,3 +115,32 @@ def test_person_picks_a_gallery_photo_and_sees_bars(page):
     scale.fill("200")
     scale.press("Enter")  # turning the knob re-runs the classification
     expect(page.locator("#clip-summary")).to_contain_text("logit scale 200.0")
+
+
+def test_where_it_looks_endpoint_returns_one_overlay_per_label(client, tmp_path):
+    overlays, summary = client.predict(
+        image=handle_file(CAT), labels="cat\ndog", templates=SINGLE, logit_scale=0, grid="4x4", opacity=0.6,
+        model=client_default_model(client), api_name="/where_it_looks")
+    assert len(overlays) == 2 and {item["caption"].split(":")[0] for item in overlays} == {"cat", "dog"}
+    assert Image.open(overlays[0]["image"]).size == (224, 224)
+    assert "4x4 grid: 17 image encodings" in summary
+    small = tmp_path / "small.png"
+    Image.new("RGB", (24, 24), "white").save(small)
+    with pytest.raises(AppError, match="too small for a 4x4 heatmap"):
+        client.predict(image=handle_file(str(small)), labels="cat\ndog", templates=SINGLE, logit_scale=0,
+                       grid="4x4", opacity=0.6, model=client_default_model(client), api_name="/where_it_looks")
+
+
+def test_person_sees_where_the_model_looks_and_fades_the_heat(page):
+    page.get_by_role("tab", name="CLIP zero-shot").click()
+    page.get_by_text("Where the model looks: an occlusion heatmap per label").click()  # open its accordion
+    page.get_by_role("button", name="Where it looks: cat vs dog").click()  # the preset runs the heatmap
+    heatmaps = page.locator("#clip-heatmaps")
+    expect(heatmaps.locator("img")).to_have_count(2, timeout=90_000)
+    expect(heatmaps).to_contain_text("a cat")
+    expect(page.locator("#clip-heatmap-summary")).to_contain_text("17 image encodings")
+    before = heatmaps.locator("img").first.get_attribute("src")
+    opacity = page.get_by_role("spinbutton", name="number input for Heatmap opacity")
+    opacity.fill("0")
+    opacity.press("Enter")  # redrawn from the kept map: the model does not run again
+    expect(heatmaps.locator("img").first).not_to_have_attribute("src", before)

@@ -9,13 +9,14 @@ import torch
 
 from playground.core.errors import PlaygroundError
 from playground.language.few_shot import (
-    AS_GIVEN, FREE_TEXT, LABELS, RANDOM_LABELS, SHUFFLED, Example, checked_request, choose_shots, label_log_likelihoods,
-    label_probabilities, label_token_ids, labels_with_outputs, load_tasks, prompt_for, run_few_shot, shared_prefix,
-    build_prompt,
+    AS_GIVEN, FREE_TEXT, LABELS, RANDOM_LABELS, SHUFFLED, Example, checked_request, choose_shots,
+    label_probabilities, label_token_ids, labels_with_outputs, load_tasks, prompt_for, run_few_shot,
+    build_few_shot_prompt,
 )
+from playground.language.label_scoring import label_log_likelihoods, shared_prefix
 from playground.core.settings import Limits
 from playground.language.few_shot_sweep import accuracy_by_setting, checked_eval_set, sweep, sweep_settings
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 LIMITS = Limits()
@@ -103,7 +104,7 @@ def test_batched_label_scores_equal_unbatched(smollm2, chat):
     labels_ids = label_token_ids(smollm2, labels, chat)
     assert len({len(ids) for ids in labels_ids}) > 1
     request = request_for("sentiment", k=3, chat=chat)
-    prompts = [build_prompt(smollm2, request.fmt, request.examples[:3], item.input, LIMITS)
+    prompts = [build_few_shot_prompt(smollm2, request.fmt, request.examples[:3], item.input, LIMITS)
                for item in TASKS["sentiment"].eval_set[:3]]
     prefix = shared_prefix(smollm2, [p.ids for p in prompts])
     assert prefix is not None and prefix.length > 50

@@ -11,13 +11,15 @@ import torch
 from llguidance import LLMatcher
 from transformers import LogitsProcessorList
 
-from playground.language.generation import SamplingSettings, encode_prompt
+from playground.core.errors import PlaygroundError
+from playground.language.generation import encode_prompt
 from playground.language.grammar import (
-    GrammarError, GrammarProcessor, allowed_tokens, engine_tokenizer, parse_constraint, vocab_width,
+    GrammarProcessor, allowed_tokens, engine_tokenizer, matcher_for, parse_constraint, vocab_width,
 )
 from playground.language.sampling import end_token_ids
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.samples import draw_samples
-from playground.language.structured_output import VALID, compare_constrained, constrained_next_token, matcher_for
+from playground.language.structured_output import VALID, Comparison
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 PERSON = json.dumps({"type": "object", "properties": {"name": {"type": "string", "maxLength": 12},
@@ -37,8 +39,8 @@ def smollm2(service):
 
 def test_grammar_stage_keeps_exactly_the_engines_allowed_set(smollm2):
     constraint = parse_constraint("json_schema", PERSON, 8000)
-    prompt = encode_prompt(smollm2, "A person as JSON:", False)
-    stages = constrained_next_token(smollm2, prompt, SamplingSettings(0.7, top_k=20), constraint)
+    prompt = smollm2.render_prompt("A person as JSON:", False)
+    stages = smollm2.grammar_stage(prompt, SamplingSettings(0.7, top_k=20), constraint).stages
     names = [stage.name for stage in stages]
     assert names[:3] == ["raw", "repetition penalty", "grammar"]
     grammar = stages[2]
@@ -55,10 +57,8 @@ def test_grammar_stage_keeps_exactly_the_engines_allowed_set(smollm2):
 
 def test_twenty_constrained_samples_all_validate_against_the_schema(smollm2):
     constraint = parse_constraint("json_schema", PERSON, 8000)
-    prompt = encode_prompt(smollm2, "Describe a person as a JSON object with a name and an age.", True)
-    matcher = matcher_for(smollm2, constraint)
-    grammar = GrammarProcessor([matcher.deep_copy() for _ in range(20)], prompt.shape[1], end_token_ids(smollm2))
-    drawn = draw_samples(smollm2, prompt, SamplingSettings(1.0), 20, 40, 0, grammar)
+    prompt = smollm2.render_prompt("Describe a person as a JSON object with a name and an age.", True)
+    drawn = smollm2.sample_scored(prompt, SamplingSettings(1.0), 40, 20, 0, constraint)
     assert all(row.ended and constraint.validates(row.text) for row in drawn.rows)
     for row in drawn.rows:
         person = json.loads(row.text)
@@ -69,8 +69,9 @@ def test_twenty_constrained_samples_all_validate_against_the_schema(smollm2):
 @pytest.mark.parametrize("kind, spec", [("regex", "[0-9]{3}-[0-9]{4}"), ("choice", "red\ngreen\nblue")])
 def test_a_random_model_obeys_a_regex_and_choices_every_time(tiny, kind, spec):
     constraint = parse_constraint(kind, spec, 8000)
-    prompt = encode_prompt(tiny, "Pick:", False)
-    result = compare_constrained(tiny, prompt, SamplingSettings(1.0), constraint, 20, 12, seed=1)
+    prompt = tiny.render_prompt("Pick:", False)
+    result = Comparison(constraint, tiny.sample_scored(prompt, SamplingSettings(1.0), 12, 20, 1),
+                        tiny.sample_scored(prompt, SamplingSettings(1.0), 12, 20, 1, constraint))
     assert result.constrained_verdicts == (VALID,) * 20
     assert result.free_verdicts.count(VALID) == 0  # random weights never hit it by chance
     assert result.constrained.grammar_seconds > 0 and result.step_ratio > 0 and result.mask_ms_per_step > 0
@@ -108,10 +109,10 @@ def test_constrained_sampling_is_generate_with_the_grammar_processor(tiny):
     ("grammar", "x", "Unknown kind"),
 ])
 def test_unusable_constraints_get_a_clear_message(tiny, kind, spec, message):
-    with pytest.raises(GrammarError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(PlaygroundError, match=message.replace("(", r"\(").replace(")", r"\)")):
         matcher_for(tiny, parse_constraint(kind, spec, 8000))
 
 
 def test_a_constraint_longer_than_the_limit_is_refused():
-    with pytest.raises(GrammarError, match="accepts up to 100"):
+    with pytest.raises(PlaygroundError, match="accepts up to 100"):
         parse_constraint("regex", "a" * 101, 100)

@@ -5,21 +5,19 @@ last layer is the model's own logits."""
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
 
 from playground.core.errors import PlaygroundError
-from playground.language.best_of_n import SCORES, sample_best_of_n
-from playground.language.generation import SamplingSettings, encode_prompt
-from playground.language.logit_lens import final_norm, layer_logits, logit_lens
+from playground.language.best_of_n import SCORES, BestOfN
+from playground.language.generation import encode_prompt
+from playground.language.logit_lens import final_norm, layer_logits
 from playground.language.sampler_order import compare_orders
 from playground.language.samples import draw_samples
 from playground.language.sampling import next_token_distribution
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.steps import advance, back, choose_alternative, force, start_session, token_of_text
 from playground.language.sweep import continuation_log_prob
-from playground.language.token_text import readable_token
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 
@@ -49,9 +47,10 @@ def test_samples_are_generates_with_the_same_seed(tiny):
 
 
 def test_best_of_n_scores_are_teacher_forced_log_probs_and_the_choice_is_their_arg_max(smollm2):
-    prompt = encode_prompt(smollm2, "Write a short greeting.", True)
-    result = sample_best_of_n(smollm2, prompt, SamplingSettings(1.0), 5, 16, seed=0)
-    assert len(result.candidates) == 5 and result.tokens == sum(c.tokens for c in result.candidates)
+    rendered = smollm2.render_prompt("Write a short greeting.", True)
+    prompt = rendered.ids
+    result = BestOfN(smollm2.sample_scored(rendered, SamplingSettings(1.0), 16, 5, 0))
+    assert len(result.candidates) == 5 and result.samples.tokens == sum(c.tokens for c in result.candidates)
     drawn = draw_samples(smollm2, prompt, SamplingSettings(1.0), 5, 16, seed=0)
     for candidate, row in zip(result.candidates, drawn.rows):
         forced = continuation_log_prob(smollm2, prompt, torch.tensor(row.token_ids))
@@ -147,7 +146,7 @@ def test_the_lens_last_layer_is_the_models_own_logits(request, model):
 
 def test_the_lens_finds_paris_at_the_last_layer_of_smollm2(smollm2):
     prompt = encode_prompt(smollm2, "The capital of France is", False)
-    lens = logit_lens(smollm2, prompt, functools.partial(readable_token, smollm2.tokenizer))
+    lens = smollm2.logit_lens(smollm2.render_prompt("The capital of France is", False))
     assert smollm2.tokenizer.decode([lens.answer_id]) == " Paris"
     assert lens.layers[0] == "embeddings" and len(lens.layers) == 31
     assert lens.top_ids.shape == (31, prompt.shape[1]) and lens.last_top_ids.shape == (31, 5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.load_test import preset_calls, run_load
+from bench.load_test import compare_batching, preset_calls, run_load
 
 
 def test_thirty_concurrent_clients_are_all_served(client, app_url, service, capsys):
@@ -15,3 +15,14 @@ def test_thirty_concurrent_clients_are_all_served(client, app_url, service, caps
     assert report.served == 60
     loaded_twice = {key.source: count for key, count in service.cache.load_counts.items() if count > 1}
     assert loaded_twice == {}
+
+
+def test_thirty_next_token_requests_share_passes_and_match_the_serialised_run(app_url, service, capsys):
+    """The same 30 students' own prompts, one row a pass and then batched, through the whole app."""
+    report = compare_batching(app_url, service, service.registry.default("language"), clients=30)
+    with capsys.disabled():
+        print(f"\nbatching (30 clients, tiny model):\n{report.summary()}")
+    assert report.serialised.failures == [] and report.batched.failures == []
+    assert report.serialised.served == report.batched.served == 30
+    assert max(report.batch_sizes) > 1  # the batcher got concurrent requests: the queue lets enough through
+    assert report.loaded_twice == {}

@@ -64,7 +64,8 @@ def test_local_sources_show_names_not_paths():
 
 
 def test_offline_demo_model_is_real_and_answers(service):
-    from playground.language.generation import SamplingSettings, encode_prompt, generate
+    from playground.language.sampling_settings import SamplingSettings
+    from playground.language.generation import encode_prompt, generate
 
     lm = service.load("language", "SmolLM2-135M-Instruct (offline demo)")
     assert service.registry.get("language", "SmolLM2-135M-Instruct (offline demo)").source == SMOLLM2_SOURCE

@@ -20,7 +20,7 @@ from playground.core.settings import Settings, load_settings
 from playground.language import chain_of_thought as cot
 from playground.language.few_shot import FewShotRequest, PromptFormat, Example, LABELS, AS_GIVEN, run_few_shot
 from playground.language.few_shot_sweep import sweep
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.remote.endpoint import RemoteEndpoint
 from playground.language.remote.openai_api import RemoteServerError
 from playground.language.remote.operations import next_top_tokens, remote_stages
@@ -268,8 +268,8 @@ def test_chain_of_thought_over_remote_gives_scored_answers(remote, remote_servic
     direct = list(cot.stream_mode(remote, cot.DIRECT, problem, settings))[-1]
     voted = list(cot.stream_mode(remote, cot.SELF_CONSISTENCY, problem, settings))[-1]
     assert len(streamed) > 3 and not streamed[0].finished and streamed[-1].finished  # text arrives as written
-    whole = cot.remote_batch(remote, [cot.build_prompt(remote, cot.ZERO_SHOT, problem.question, settings)],
-                             cot.ZERO_SHOT, settings)
+    whole = cot.mode_batch(remote, [cot.build_cot_prompt(remote, cot.ZERO_SHOT, problem.question, settings)],
+                           cot.ZERO_SHOT, settings)
     assert streamed[-1].texts[0].endswith(whole.rows[0].text.strip())  # greedy: streamed or whole, the same text
     assert direct.finished and direct.reference == Fraction(7) and direct.new_tokens > 0
     assert len(voted.texts) == 3 and sum(count for _, count in voted.votes()) == 3
@@ -364,8 +364,8 @@ def test_a_request_that_breaks_the_server_is_not_retried(base_settings, llama_se
 
 
 def test_remote_requests_do_not_wait_for_a_busy_local_model(remote_service, remote_client):
-    """A local model computes one request at a time; a request for the server passes it by."""
-    with remote_service.local_turn:  # as if a local model were busy with someone else's request
+    """A local model's batcher runs one batch or turn at a time; a request for the server passes it by."""
+    with remote_service.language("SmolLM2-135M-Instruct (offline demo)").batcher.turn():  # as if the local model were busy with someone's request
         job = remote_client.submit(names(remote_service)[0], "I love", False, 0.0, 0, 1.0, 0.0, 1.0,
                                    api_name="/next_token")
         chart, _, _ = job.result(timeout=60)

@@ -15,7 +15,8 @@ import torch
 from transformers import LogitsProcessorList
 
 from playground.core.errors import PlaygroundError
-from playground.language.generation import SamplingSettings, encode_prompt
+from playground.language.sampling_settings import SamplingSettings
+from playground.language.generation import encode_prompt
 from playground.language.sampling import draw_token, next_token_distribution, next_token_stages, tail_points
 from playground.language.step_sessions import StepSessionStore
 from playground.language.steps import advance, start_session

@@ -11,7 +11,7 @@ import weakref
 import pytest
 
 from playground.core.settings import Limits
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.step_sessions import SessionDropped, StepSessionStore, tensor_bytes
 from playground.views.sampling import steps_view
 

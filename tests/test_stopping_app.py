@@ -29,6 +29,11 @@ def wait_for(condition, seconds: float) -> float:
     return time.perf_counter() - start
 
 
+def model_busy(service) -> bool:
+    """Whether the model's batcher is running anyone's work (the sweep's, here)."""
+    return service.language(SMOLLM2).batcher.busy
+
+
 def next_request_seconds(app_url: str) -> float:
     """How long another visitor's next-token request takes from now."""
     start = time.perf_counter()
@@ -38,7 +43,7 @@ def next_request_seconds(app_url: str) -> float:
 
 def check_the_model_is_freed(app_url: str, service, alone_seconds: float, stopped: float, how: str, capsys) -> None:
     """The stopped sweep's work ends within the bound, and the next visitor's request then takes its usual time."""
-    freed = wait_for(lambda: not service.local_turn.locked(), 120)
+    freed = wait_for(lambda: not model_busy(service), 120)
     after = next_request_seconds(app_url)
     with capsys.disabled():
         print(f"\n{how}: the sweep's work ended {freed:.2f} s later; the next request took {after:.2f} s "
@@ -54,7 +59,7 @@ def alone_seconds(app_url, client) -> float:
 
 def test_a_cancelled_sweep_frees_the_model_within_a_model_call(app_url, client, service, alone_seconds, capsys):
     job = client.submit(**LONG_SWEEP, api_name="/sweep")
-    wait_for(service.local_turn.locked, 120)  # the sweep holds the model
+    wait_for(lambda: model_busy(service), 120)  # the sweep holds the model
     time.sleep(2)  # past the prompt, into the decoding steps
     cancelled = time.perf_counter()
     job.cancel()  # Gradio's /cancel route, as the Stop button sends it
@@ -68,7 +73,7 @@ def test_a_sweep_whose_client_left_frees_the_model_within_a_model_call(app_url, 
         event = http.post("gradio_api/call/sweep", json={"data": list(arguments.values())})
         assert event.status_code == 200, event.text
         with http.stream("GET", f"gradio_api/call/sweep/{event.json()['event_id']}"):
-            wait_for(service.local_turn.locked, 120)
+            wait_for(lambda: model_busy(service), 120)
             time.sleep(2)
         left = time.perf_counter()  # the stream is closed: the client is gone (Gradio notices within a heartbeat)
     check_the_model_is_freed(app_url, service, alone_seconds, left, "disconnect", capsys)

@@ -113,3 +113,20 @@ def test_person_with_an_empty_prompt_is_told_what_to_do(page):
     page.locator("#t2i-prompt textarea").fill("")
     page.get_by_role("button", name="Generate", exact=True).click()
     expect(page.get_by_text("Enter a prompt").first).to_be_visible()
+
+
+def test_taesd_previews_through_the_api(client, service):
+    _, steps, status = generate(client, service, preview="TAESD (tiny autoencoder)")
+    assert "Step previews: decoded by local: tiny-taesd-random-v1" in status
+    assert len(steps) == 4 and Image.open(steps[0]["image"]).size == (64, 64)
+    _, _, linear = generate(client, service)
+    assert "Step previews: the linear latent map" in linear
+
+
+def test_person_picks_taesd_previews_from_the_preset(page):
+    page.get_by_role("tab", name="Text-to-image").click()
+    page.get_by_role("button", name="TAESD previews, 4 steps").click()
+    status = page.locator("#t2i-status")
+    expect(status).to_contain_text("Step previews: decoded by local: tiny-taesd-random-v1", timeout=120_000)
+    expect(page.locator("#t2i-steps").get_by_text("step 4/4")).to_be_visible()
+    expect(page.locator("#t2i-preview-kind input[value='TAESD (tiny autoencoder)']")).to_be_checked()

@@ -76,7 +76,7 @@ def test_bad_input_gets_a_clear_message(client, change, message):
 def test_a_person_picks_burmese_and_sees_its_premium_over_english(page):
     page.get_by_role("tab", name="Tokenizer language cost").click()
     page.get_by_role("button", name="Count tokens").click()
-    expect(page.locator("#token-view")).to_contain_text("English")
+    expect(page.locator("#token-view")).to_contain_text("English", timeout=60_000)  # the first click loads 5 tokenizers
     picker = page.get_by_label("Show the tokens of")
     picker.click()
     picker.fill("Burmese")
@@ -85,3 +85,37 @@ def test_a_person_picks_burmese_and_sees_its_premium_over_english(page):
     expect(page.locator("#token-view")).to_contain_text("GPT-4o (o200k_base): Burmese")
     expect(page.locator("#token-view")).to_contain_text("× English")
     expect(page.locator("#tokenizer-cost-table")).to_contain_text("Burmese")
+
+
+def test_corpus_endpoint_joined_method_gives_petrov_et_al_counts(client):
+    _, _, table, csv_path = client.predict(["GPT-2 (gpt2)"], "", "dev+devtest", "English", 1.0, False,
+                                           "joined corpus", api_name="/corpus_premiums")
+    with open(csv_path, encoding="utf-8") as handle:
+        figures = {row["code"]: row for row in csv.DictReader(handle)}
+    assert len(figures) == 204 and csv_path.endswith("_joined.csv")
+    # Petrov et al. 2023's published GPT-2 counts (tests/data/petrov2023_counts.csv).
+    assert (int(figures["eng_Latn"]["tokens"]), int(figures["shn_Mymr"]["tokens"])) == (52567, 986091)
+    assert float(figures["shn_Mymr"]["premium ×"]) == 18.76
+
+
+def test_spread_endpoint_shows_boxes_and_percentiles(client):
+    page, table = client.predict(["GPT-2 (gpt2)"], "", ["Burmese", "French"], "dev", "English", False,
+                                 api_name="/premium_spread")
+    assert "<svg" in page and "Burmese" in page and "French" in page and "5th to 95th" in page
+    rows = {row[0]: dict(zip(table["headers"], row)) for row in table["data"]}
+    assert rows["Burmese"]["5th pct"] < rows["Burmese"]["median"] < rows["Burmese"]["95th pct"]
+    assert rows["French"]["median"] < rows["Burmese"]["median"] and rows["Burmese"]["sentences"] == 997
+    with pytest.raises(AppError, match="no language of that name"):
+        client.predict(["GPT-2 (gpt2)"], "", ["Burmese"], "dev", "Klingon", False, api_name="/premium_spread")
+    with pytest.raises(AppError, match="at least one language"):
+        client.predict(["GPT-2 (gpt2)"], "", [], "dev", "English", False, api_name="/premium_spread")
+
+
+def test_a_person_sees_the_spread_of_sentence_premiums(page):
+    page.get_by_role("tab", name="Tokenizer language cost").click()
+    page.get_by_text("Whole corpus: all 204 FLORES languages").click()
+    page.get_by_role("button", name="Show the spread").click()
+    spread = page.locator("#premium-spread")
+    expect(spread).to_contain_text("5th to 95th percentile", timeout=120_000)
+    expect(spread.locator("svg text", has_text="Burmese")).to_have_count(1)
+    expect(spread.locator("svg rect").first).to_be_visible()

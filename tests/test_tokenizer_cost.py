@@ -13,7 +13,7 @@ from playground.core.service import ModelService
 from playground.core.errors import ModelUnavailableError, PlaygroundError
 from playground.core.registry import ModelSpec
 from playground.core.settings import Limits
-from playground.tokenizers import cost
+from playground.tokenizers import cost, counts
 from playground.tokenizers.loader import OFFLINE_FILES, TIKTOKEN_ENCODINGS, check_hub_id
 from playground.views.tokens import readable_bytes, token_pieces, token_view_html
 
@@ -193,10 +193,11 @@ def test_corpus_totals_equal_the_tokenizers_counts_and_are_cached(service):
     encoding = gpt2.backend.encoding
     assert costs.loc["mya_Mymr", "tokens"] == sum(len(ids) for ids in encoding.encode_ordinary_batch(list(burmese)))
     assert costs.loc["eng_Latn", "premium ×"] == 1.0 and costs.loc["mya_Mymr", "premium ×"] > 5
-    assert len(costs) == len(cost.flores_languages()) and ("dev", "mya_Mymr") in gpt2.corpus_counts
-    cached = gpt2.corpus_counts[("dev", "mya_Mymr")]
+    key = (counts.PER_SENTENCE, "dev", "mya_Mymr")
+    assert len(costs) == len(cost.flores_languages()) == 204 and key in gpt2.corpus_counts
+    cached = gpt2.corpus_counts[key]
     cost.corpus_costs([gpt2], "dev+devtest", "English", 1.0, True, LIMITS)
-    assert gpt2.corpus_counts[("dev", "mya_Mymr")] is cached  # reused, not recounted
+    assert gpt2.corpus_counts[key] is cached  # reused, not recounted
     table = cost.premium_table(cost.corpus_costs([gpt2], "dev", "English", 1.0, False, LIMITS))
     assert table.iloc[-1]["language"] == "English" and list(table.columns) == ["language", "script", "GPT-2 (gpt2)"]
 

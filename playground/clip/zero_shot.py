@@ -21,7 +21,7 @@ from PIL import Image
 
 from playground.clip.images import open_image
 from playground.clip.loader import ClipModel
-from playground.core import budget
+from playground.core import budget, checks
 from playground.core.errors import PlaygroundError
 from playground.core.settings import Limits
 from playground.core.stopping import check_wanted
@@ -65,9 +65,7 @@ def parse_labels(text: str | None, limits: Limits, minimum: int = 2) -> list[str
     """Labels, one per line (a single line may also be split on commas); blank lines are skipped."""
     if not isinstance(text, str) or not text.strip():
         raise PlaygroundError("Enter the candidate labels, one per line (e.g. cat, dog, car).")
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) == 1:
-        lines = [part for part in lines[0].split(",") if part.strip()]
+    lines = checks.split_list(text)
     if len(lines) > limits.max_labels:
         raise PlaygroundError(f"{len(lines):,} labels is too many; use at most {limits.max_labels}.")
     if len(text) > limits.max_prompt_chars:

@@ -26,6 +26,10 @@ def loader_for(kind: str) -> Loader:
         from playground.text_to_image.loader import load_text_to_image
 
         return load_text_to_image
+    if kind == "preview_decoder":
+        from playground.text_to_image.tiny_decoder import load_preview_decoder
+
+        return load_preview_decoder
     if kind == "tokenizer":
         from playground.tokenizers.loader import load_tokenizer
 

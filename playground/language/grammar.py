@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import jsonschema
 import llguidance
@@ -26,7 +26,11 @@ import torch
 from llguidance import LLMatcher
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
+from playground.core import checks
 from playground.core.errors import PlaygroundError
+
+if TYPE_CHECKING:
+    from playground.language.local import LocalLanguageModel
 
 KINDS = ("json_schema", "regex", "choice")
 KIND_LABELS = {"json_schema": "JSON schema", "regex": "regular expression", "choice": "choices"}
@@ -78,12 +82,9 @@ class Constraint:
 def parse_constraint(kind: str, spec: str, max_chars: int) -> Constraint:
     """A constraint from what a person typed, or a `GrammarError` that says what is wrong."""
     if kind not in KINDS:
-        raise GrammarError(f"Unknown kind of constraint {kind!r}; use one of: {', '.join(KINDS)}.")
+        raise GrammarError(f"Unknown kind of constraint {str(kind)[:40]!r}; use one of: {', '.join(KINDS)}.")
     label = KIND_LABELS[kind]
-    if not isinstance(spec, str) or not spec.strip():
-        raise GrammarError(f"The {label} is empty: type one first.")
-    if len(spec) > max_chars:
-        raise GrammarError(f"The {label} has {len(spec):,} characters; this server accepts up to {max_chars:,}.")
+    checks.text(spec, label, max_chars, required=True)
     constraint = Constraint(kind, spec.strip() if kind != "regex" else spec)
     if kind == "json_schema":
         try:
@@ -191,3 +192,8 @@ class GrammarProcessor(LogitsProcessor):
         allowed = torch.stack(masks).to(scores.device)
         self.seconds += time.perf_counter() - start
         return scores.masked_fill(~allowed, float("-inf"))
+
+
+def matcher_for(lm: LocalLanguageModel, constraint: Constraint) -> LLMatcher:
+    """The constraint compiled for this model's tokenizer (the engine's tokenizer is built once per model)."""
+    return compile_constraint(engine_tokenizer(lm.tokenizer, vocab_width(lm.model)), constraint)

@@ -19,7 +19,7 @@ from playground.core.errors import PlaygroundError
 from playground.core.stopping import check_wanted
 
 if TYPE_CHECKING:
-    from playground.language.loader import LanguageModel
+    from playground.language.local import LocalLanguageModel
 
 # Where transformers' causal LMs keep the norm after the last block (Llama/Qwen/Gemma: norm, GPT-2: ln_f,
 # Phi: final_layernorm, OPT: final_layer_norm, Mamba: norm_f).
@@ -80,6 +80,7 @@ class Lens:
     last_top_ids: torch.Tensor  # (layers, TOP_TOKENS) the favourites at the last position
     last_top_probs: torch.Tensor  # (layers, TOP_TOKENS)
     answer_probs: torch.Tensor  # (layers,) the final answer's probability at the last position
+    label: Callable[[int], str]  # a token id -> readable text
 
     @property
     def answer_id(self) -> int:
@@ -102,7 +103,7 @@ class Lens:
         return index
 
 
-def logit_lens(lm: LanguageModel, prompt_ids: torch.Tensor, label: Callable[[int], str]) -> Lens:
+def logit_lens(lm: LocalLanguageModel, prompt_ids: torch.Tensor, label: Callable[[int], str]) -> Lens:
     """The lens over every layer and every position of the prompt (1 × n), in one forward pass. One layer's
     logits are held at a time (all of them would take layers × positions × vocabulary floats)."""
     model = lm.model
@@ -124,5 +125,5 @@ def logit_lens(lm: LanguageModel, prompt_ids: torch.Tensor, label: Callable[[int
         layers=("embeddings",) + tuple(f"layer {i}" for i in range(1, len(tops))),
         top_ids=torch.stack(tops), top_probs=torch.stack(top_probs),
         last_top_ids=torch.stack(last_ids), last_top_probs=torch.stack(last_probs),
-        answer_probs=torch.stack(answers),
+        answer_probs=torch.stack(answers), label=label,
     )

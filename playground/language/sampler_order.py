@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from playground.language.generation import SamplingSettings
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.remote.endpoint import SERVER_KINDS
 from playground.language.sampling import TRANSFORMERS_ORDER, Stage, next_token_stages
 

@@ -14,7 +14,7 @@ import inspect
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from transformers import (
@@ -26,8 +26,10 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from playground.language.generation import SamplingSettings
-from playground.language.loader import LanguageModel
+from playground.language.sampling_settings import SamplingSettings
+
+if TYPE_CHECKING:  # the local backend calls these with itself
+    from playground.language.local import LocalLanguageModel
 
 STAGE_NAMES = ("raw", "repetition penalty", "temperature", "top-k", "top-p", "min-p")
 TRANSFORMERS_ORDER = STAGE_NAMES[1:]
@@ -53,6 +55,11 @@ def processor_chain(settings: SamplingSettings) -> list[tuple[str, str, LogitsPr
         ("top-p", f"p = {s.top_p:g}" if s.top_p < 1.0 else "off", TopPLogitsWarper(s.top_p) if s.top_p < 1.0 else None),
         ("min-p", f"min-p = {s.min_p:g}" if s.min_p else "off", MinPLogitsWarper(s.min_p) if s.min_p else None),
     ]
+
+
+def chain_of(settings: SamplingSettings) -> tuple[LogitsProcessor, ...]:
+    """The processors that change anything, in order: what sampling with these knobs applies."""
+    return tuple(processor for _, _, processor in processor_chain(settings) if processor is not None)
 
 
 @dataclass
@@ -178,7 +185,7 @@ def _forward_kwargs(model: torch.nn.Module) -> dict:
     return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
 
 
-def last_logits(lm: LanguageModel, input_ids: torch.Tensor, past_key_values: object = None) -> tuple[torch.Tensor, object]:
+def last_logits(lm: LocalLanguageModel, input_ids: torch.Tensor, past_key_values: object = None) -> tuple[torch.Tensor, object]:
     """(1, vocab) logits for the position after `input_ids`, and the updated KV cache."""
     with torch.inference_mode():
         output = lm.model(input_ids=input_ids, past_key_values=past_key_values, use_cache=True,
@@ -186,7 +193,7 @@ def last_logits(lm: LanguageModel, input_ids: torch.Tensor, past_key_values: obj
     return output.logits[:, -1], output.past_key_values
 
 
-def prompt_prefix(lm: LanguageModel, prompt_ids: torch.Tensor) -> object | None:
+def prompt_prefix(lm: LocalLanguageModel, prompt_ids: torch.Tensor) -> object | None:
     """The KV cache of every prompt token but the last, computed once for one row (None for a one-token
     prompt). `generate` given it (or `rows_of` it) with the whole prompt feeds only the last token: many
     samples or beams then share one pass over the prompt instead of each running it again."""
@@ -206,15 +213,16 @@ def rows_of(prefix: object | None, rows: int) -> object | None:
     return cache
 
 
-def next_token_distribution(lm: LanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings) -> list[Stage]:
+def next_token_distribution(lm: LocalLanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings) -> list[Stage]:
     """One forward pass over the prompt (keeping no cache: nothing follows), then every stage of the chain."""
     with torch.inference_mode():
         logits = lm.model(input_ids=prompt_ids, use_cache=False, **_forward_kwargs(lm.model)).logits[:, -1]
     return next_token_stages(logits, prompt_ids, settings)
 
 
-def end_token_ids(lm: LanguageModel) -> set[int]:
-    """The tokens that end generation, read where `generate` reads them (the generation config)."""
+def end_token_ids(lm: LocalLanguageModel) -> set[int]:
+    """The one rule for the tokens that end a text: those `generate` stops on (the generation config) and
+    the tokenizer's own end-of-text token."""
     eos = lm.model.generation_config.eos_token_id
-    eos = lm.tokenizer.eos_token_id if eos is None else eos
-    return set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
+    ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
+    return (ids | {lm.tokenizer.eos_token_id}) - {None}

@@ -8,15 +8,19 @@ N calls gives the same text, and the same text `model.generate` gives after `tor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
+from playground.core import checks
 from playground.core.errors import PlaygroundError
 from playground.core.stopping import check_wanted
-from playground.language.generation import SamplingSettings
-from playground.language.loader import LanguageModel
-from playground.language.sampling import draw_token, end_token_ids, last_logits, next_token_stages
+from playground.language.sampling_settings import SamplingSettings
+from playground.language.sampling import Stage, draw_token, end_token_ids, last_logits, next_token_stages
 from playground.language.token_text import readable_token
+
+if TYPE_CHECKING:  # the local backend calls these with itself
+    from playground.language.local import LocalLanguageModel
 
 ALTERNATIVES = 5  # candidates shown per generated token
 
@@ -68,29 +72,22 @@ class StepSession:
         return self.ids[0, self.prompt_ids.shape[1]:].tolist()
 
 
-def check_seed(seed: object) -> int:
-    if (isinstance(seed, bool) or not isinstance(seed, (int, float)) or seed != seed or not 0 <= seed < 2**63
-            or seed != int(seed)):
-        raise PlaygroundError(f"The seed must be a whole number from 0 to 2^63-1, got {seed!r}.")
-    return int(seed)
-
-
 def start_session(identity: tuple, prompt_ids: torch.Tensor, seed: object) -> StepSession:
-    return StepSession(identity, prompt_ids, check_seed(seed))
+    return StepSession(identity, prompt_ids, checks.seed(seed))
 
 
-def _next_logits(lm: LanguageModel, session: StepSession) -> torch.Tensor:
+def _next_logits(lm: LocalLanguageModel, session: StepSession) -> torch.Tensor:
     """Logits for the next position, feeding only the tokens the cache has not seen yet."""
     logits, session.cache = last_logits(lm, session.ids[:, session.cached:], session.cache)
     session.cached = session.ids.shape[1]
     return logits
 
 
-def _distribution(lm: LanguageModel, session: StepSession, settings: SamplingSettings) -> list:
+def _distribution(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings) -> list[Stage]:
     return next_token_stages(_next_logits(lm, session), session.ids, settings)
 
 
-def _append(lm: LanguageModel, session: StepSession, stages: list, token_id: int, forced: bool) -> Step:
+def _append(lm: LocalLanguageModel, session: StepSession, stages: list[Stage], token_id: int, forced: bool) -> Step:
     raw, final = stages[0].probs, stages[-1].probs
     top = torch.topk(final, ALTERNATIVES)  # ties in the final stage keep the raw order
     candidates = tuple(
@@ -114,21 +111,21 @@ def _append(lm: LanguageModel, session: StepSession, stages: list, token_id: int
     return step
 
 
-def _step(lm: LanguageModel, session: StepSession, settings: SamplingSettings) -> Step:
+def _step(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings) -> Step:
     stages = _distribution(lm, session, settings)
     session.generator_states.append(session.generator.get_state())
     return _append(lm, session, stages, draw_token(stages, session.generator), forced=False)
 
 
-def token_of_text(lm: LanguageModel, text: str) -> int:
+def token_of_text(lm: LocalLanguageModel, text: object) -> int:
     """The one token a typed text is, or a message saying how many it is."""
     if not isinstance(text, str) or text == "":
         raise PlaygroundError("Type the token to force (a space counts: ' Paris' and 'Paris' are different tokens).")
     ids = lm.tokenizer(text, add_special_tokens=False).input_ids
     if len(ids) != 1:
         pieces = " | ".join(readable_token(lm.tokenizer, i) for i in ids[:12])
-        raise PlaygroundError(f"{text!r} is {len(ids)} tokens for {lm.name} ({pieces}), not one: force one token at a "
-                              "time, or click an alternative in the table.")
+        raise PlaygroundError(f"{text[:40]!r} is {len(ids)} tokens for {lm.name} ({pieces}), not one: force one "
+                              "token at a time, or click an alternative in the table.")
     return int(ids[0])
 
 
@@ -151,7 +148,8 @@ def back(session: StepSession, steps: int = 1) -> StepSession:
     return session
 
 
-def force(lm: LanguageModel, session: StepSession, settings: SamplingSettings, token_id: int, max_total: int) -> StepSession:
+def force(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings, token_id: int,
+          max_total: int) -> StepSession:
     """Append `token_id` as the next token, whatever its probability, and keep its step (marked forced) with
     the probabilities the knobs gave it. It draws nothing, so later draws stay those of the seed."""
     settings = settings.validated()
@@ -167,7 +165,7 @@ def force(lm: LanguageModel, session: StepSession, settings: SamplingSettings, t
     return session
 
 
-def choose_alternative(lm: LanguageModel, session: StepSession, settings: SamplingSettings, step: int,
+def choose_alternative(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings, step: int,
                        alternative: int, max_total: int) -> StepSession:
     """Go back to before step `step` (1-based) and force its `alternative`-th candidate (0-based) instead."""
     if not 1 <= step <= len(session.steps):
@@ -179,7 +177,7 @@ def choose_alternative(lm: LanguageModel, session: StepSession, settings: Sampli
     return force(lm, session, settings, candidates[alternative].token_id, max_total)
 
 
-def _why_finished(lm: LanguageModel, session: StepSession, end_tokens: set[int], max_total: int) -> str:
+def _why_finished(lm: LocalLanguageModel, session: StepSession, end_tokens: set[int], max_total: int) -> str:
     if session.steps and session.steps[-1].token_id in end_tokens:
         return "the model chose an end-of-text token"
     if len(session.steps) >= max_total:
@@ -193,7 +191,7 @@ def tokens_to_draw(session: StepSession, tokens: int, max_total: int) -> int:
     return 0 if session.finished else max(0, min(tokens, max_total - len(session.steps)))
 
 
-def advance(lm: LanguageModel, session: StepSession, settings: SamplingSettings, tokens: int, max_total: int) -> StepSession:
+def advance(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings, tokens: int, max_total: int) -> StepSession:
     """Draw up to `tokens` more tokens; stops at an end-of-text token, the context length or `max_total`.
     Between tokens it checks the request is still wanted (`Stopped` otherwise; the tokens drawn stay)."""
     settings = settings.validated()

@@ -1,6 +1,6 @@
 """Many continuations of one prompt: a seeded sweep over temperatures, and greedy vs beam search.
 
-The sweep hands `model.generate` the very processor chain the tab shows (`processor_chain`), plus a
+The sweep hands the model's batcher the very processor chain the tab shows (`chain_of`), plus a
 last processor that only records the entropy of each distribution drawn from, so "mean entropy" is
 measured on what was actually sampled, without keeping every step's full distribution in memory.
 """
@@ -8,66 +8,28 @@ measured on what was actually sampled, without keeping every step's full distrib
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteriaList
+from transformers import LogitsProcessor, StoppingCriteriaList
 
-from playground.core.errors import PlaygroundError
+from playground.core import checks
+from playground.core.knobs import TEMPERATURE
 from playground.core.settings import Limits
 from playground.core.stopping import StopWhenUnwanted, check_wanted
-from playground.language.generation import SamplingSettings
-from playground.language.loader import LanguageModel
-from playground.language.sampling import end_token_ids, processor_chain, prompt_prefix, rows_of
+from playground.language.results import SearchResult, SweepColumn
+from playground.language.sampling_settings import SamplingSettings
+from playground.language.batcher import Continuation
+from playground.language.sampling import chain_of, end_token_ids, prompt_prefix, rows_of
 
-
-@dataclass(frozen=True)
-class SweepColumn:
-    temperature: float
-    texts: tuple[str, ...]
-    mean_entropy_bits: float | None  # per generated token, of the distribution drawn from (None: not known)
-
-    @property
-    def distinct(self) -> int:
-        return len({text.strip() for text in self.texts})
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    method: str
-    text: str
-    tokens: int
-    log_prob: float  # natural log of the model's probability of the whole continuation
-
-    @property
-    def mean_log_prob(self) -> float:
-        return self.log_prob / max(self.tokens, 1)
+if TYPE_CHECKING:  # the local backend calls these with itself
+    from playground.language.local import LocalLanguageModel
 
 
 def parse_temperatures(text: str, limits: Limits) -> list[float]:
     """'0, 0.7, 1.2' -> [0.0, 0.7, 1.2]; each must be a valid temperature."""
-    if not isinstance(text, str) or not text.strip():
-        raise PlaygroundError("List at least one temperature, e.g. 0, 0.7, 1.2.")
-    parts = [part for part in re.split(r"[,;\s]+", text.strip()) if part]
-    if len(parts) > limits.max_sweep_temperatures:
-        raise PlaygroundError(f"At most {limits.max_sweep_temperatures} temperatures at once, got {len(parts)}.")
-    temperatures = []
-    for part in parts:
-        try:
-            value = float(part)
-        except ValueError:
-            raise PlaygroundError(f"{part[:20]!r} is not a temperature; write numbers like 0, 0.7, 1.2.") from None
-        temperatures.append(SamplingSettings(temperature=value).validated().temperature)
-    return list(dict.fromkeys(temperatures))  # a repeated temperature would only repeat a column
-
-
-def check_count(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
-        raise PlaygroundError(f"{name} must be a whole number, got {value!r}.")
-    if not low <= value <= high:
-        raise PlaygroundError(f"{name} must be between {low} and {high}, got {int(value)}.")
-    return int(value)
+    return checks.numbers(text, TEMPERATURE, limits.max_sweep_temperatures, "0, 0.7, 1.2")
 
 
 class _EntropyRecorder(LogitsProcessor):
@@ -91,51 +53,48 @@ def _active(new_tokens: torch.Tensor, end_tokens: set[int]) -> torch.Tensor:
     return ~after_end
 
 
-def _decode(lm: LanguageModel, new_tokens: torch.Tensor, active: torch.Tensor) -> list[str]:
+def _decode(lm: LocalLanguageModel, new_tokens: torch.Tensor, active: torch.Tensor) -> list[str]:
     return [lm.tokenizer.decode(row[mask], skip_special_tokens=True) for row, mask in zip(new_tokens, active)]
 
 
-def sample_column(lm: LanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings, samples: int,
-                  max_new_tokens: int, seed: int, prefix: object | None = None) -> SweepColumn:
-    """`samples` seeded continuations at one setting (one if greedy: they would all be the same).
-
-    `prefix` (from `prompt_prefix`) is the prompt already run once: the samples share it instead of each
-    running the prompt again (`num_return_sequences` would: samples x prompt tokens, time and memory)."""
-    settings = settings.validated()
+def _column(lm: LocalLanguageModel, prompt_ids: torch.Tensor, settings: SamplingSettings, samples: int,
+            max_new_tokens: int, seed: int) -> tuple[Continuation, _EntropyRecorder]:
+    """`samples` seeded continuations at one setting (one if greedy: they would all be the same), as a request
+    to the batcher: the chain the tab shows, plus a last processor that records the entropy drawn from."""
     recorder = _EntropyRecorder()
-    chain = [processor for _, _, processor in processor_chain(settings) if processor is not None]
     count = 1 if settings.greedy else samples
-    prefix = prompt_prefix(lm, prompt_ids) if prefix is None else prefix
-    ids = prompt_ids.repeat(count, 1)
-    torch.manual_seed(seed)
-    with torch.inference_mode():
-        output = lm.model.generate(
-            ids, attention_mask=torch.ones_like(ids), past_key_values=rows_of(prefix, count),
-            max_new_tokens=max_new_tokens, do_sample=not settings.greedy, pad_token_id=lm.tokenizer.pad_token_id,
-            # The chain does all the work: every built-in knob is set to "off" so generate adds nothing.
-            temperature=None if settings.greedy else 1.0, top_k=None, top_p=None, min_p=None, repetition_penalty=None,
-            logits_processor=LogitsProcessorList([*chain, recorder]),
-            stopping_criteria=StoppingCriteriaList([StopWhenUnwanted()]),
-        )
-    new_tokens = output[:, prompt_ids.shape[1]:]
+    rows = (tuple(prompt_ids[0].tolist()),) * count
+    request = Continuation(rows, (*chain_of(settings), recorder), settings.greedy, max_new_tokens, seed,
+                           frozenset(end_token_ids(lm)))
+    return request, recorder
+
+
+def _swept(lm: LocalLanguageModel, settings: SamplingSettings, samples: int, drawn: list[list[int]],
+           recorder: _EntropyRecorder) -> SweepColumn:
+    width = max(len(row) for row in drawn)
+    new_tokens = torch.tensor([row + [lm.tokenizer.pad_token_id] * (width - len(row)) for row in drawn])
     active = _active(new_tokens, end_token_ids(lm))
     entropy = 0.0
     if not settings.greedy and recorder.steps:
-        per_step = torch.stack(recorder.steps, dim=1)[:, : new_tokens.shape[1]]
+        per_step = torch.stack(recorder.steps, dim=1)[:, :width].cpu()
         entropy = float(per_step[active].mean())
     texts = _decode(lm, new_tokens, active)
     return SweepColumn(settings.temperature, tuple(texts * (samples if settings.greedy else 1)), entropy)
 
 
-def temperature_sweep(lm: LanguageModel, prompt_ids: torch.Tensor, base: SamplingSettings, temperatures: list[float],
+def temperature_sweep(lm: LocalLanguageModel, prompt_ids: torch.Tensor, base: SamplingSettings, temperatures: list[float],
                       samples: int, max_new_tokens: int, seed: int) -> list[SweepColumn]:
-    """One column per temperature, each seeded with `seed` so it repeats on its own; the prompt runs once."""
-    prefix = prompt_prefix(lm, prompt_ids)
-    return [sample_column(lm, prompt_ids, replace(base, temperature=t), samples, max_new_tokens, seed, prefix)
-            for t in temperatures]
+    """One column per temperature, each seeded with `seed` so it repeats on its own (and equals what
+    `model.generate` draws after `torch.manual_seed(seed)`). The columns are separate requests to the batcher,
+    each with its own knobs and generator, so they run together, beside anyone else's; the prompt runs once."""
+    settings = [replace(base, temperature=t).validated() for t in temperatures]
+    columns = [_column(lm, prompt_ids, one, samples, max_new_tokens, seed) for one in settings]
+    drawn = lm.batcher.generate_all([request for request, _ in columns])
+    return [_swept(lm, one, samples, rows, recorder)
+            for one, rows, (_, recorder) in zip(settings, drawn, columns)]
 
 
-def continuation_log_prob(lm: LanguageModel, prompt_ids: torch.Tensor, new_tokens: torch.Tensor,
+def continuation_log_prob(lm: LocalLanguageModel, prompt_ids: torch.Tensor, new_tokens: torch.Tensor,
                           prefix: object | None = None) -> float:
     """log P(continuation | prompt) under the model. With `prefix` (the prompt's cache, `prompt_prefix`) only
     the prompt's last token and the continuation are run, and logits are kept for the continuation only."""
@@ -152,7 +111,7 @@ def continuation_log_prob(lm: LanguageModel, prompt_ids: torch.Tensor, new_token
     return float(log_probs.gather(1, new_tokens[:, None].to(log_probs.device)).sum())
 
 
-def compare_search(lm: LanguageModel, prompt_ids: torch.Tensor, beams: int, max_new_tokens: int,
+def compare_search(lm: LocalLanguageModel, prompt_ids: torch.Tensor, beams: int, max_new_tokens: int,
                    shown_beams: int = 3) -> list[SearchResult]:
     """Greedy decoding and the best beams of beam search, each with the model's log-probability of it.
     The prompt runs once; greedy, the beams and the scoring all continue from its cache."""

@@ -48,6 +48,11 @@ def latents_to_rgb(latents: torch.Tensor, scale: float = 1.0, size: tuple[int, i
         rgb = (channels - low) / (high - low).clamp_min(1e-6)
     pixels = (rgb * 255).round().to(torch.uint8).cpu().numpy()
     image = Image.fromarray(pixels)
-    width, height = size or (image.width * 8, image.height * 8)
+    return fit_preview(image, size or (image.width * 8, image.height * 8))
+
+
+def fit_preview(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A preview resized to the image's shape (width, height), shrunk to fit within PREVIEW_SIDE."""
+    width, height = size
     shrink = min(1.0, PREVIEW_SIDE / max(width, height))
     return image.resize((max(1, round(width * shrink)), max(1, round(height * shrink))), Image.Resampling.BILINEAR)

@@ -27,6 +27,7 @@ from playground.core.registry import ModelSpec
 from playground.core.settings import Limits
 from playground.core.stopping import Stopped, check_wanted, start_thread
 from playground.text_to_image.latent_preview import latents_to_rgb, model_input_scale
+from playground.text_to_image.tiny_decoder import decoded_preview
 
 # Name shown -> diffusers scheduler class; "Model default" keeps the one the model ships with.
 SCHEDULERS = {
@@ -229,8 +230,10 @@ def generate_image(pipeline, request: ImageRequest, model: str,
     return Result(image, request, seconds)
 
 
-def generate_steps(pipeline, request: ImageRequest, model: str, previews: bool = True) -> Iterator[Step | Result]:
-    """Yield a `Step` after every denoising step (with a preview when `previews`), then the `Result`.
+def generate_steps(pipeline, request: ImageRequest, model: str, previews: bool = True,
+                   decoder: Any | None = None) -> Iterator[Step | Result]:
+    """Yield a `Step` after every denoising step (with a preview when `previews`: the linear latent map, or
+    the latents through `decoder`, a TAESD `AutoencoderTiny`), then the `Result`.
     The pipeline runs on a worker thread; closing this generator (the person pressed Stop) stops it
     at the next step and waits for it to end, so the device is free when this returns."""
     events: queue.Queue = queue.Queue()
@@ -241,7 +244,11 @@ def generate_steps(pipeline, request: ImageRequest, model: str, previews: bool =
     def on_step(run, index: int, timestep: float, latents: torch.Tensor) -> None:
         if stop.is_set():
             raise Stopped
-        preview = latents_to_rgb(latents, model_input_scale(run.scheduler), size) if previews else None
+        preview = None
+        if previews:
+            scale = model_input_scale(run.scheduler)
+            preview = (latents_to_rgb(latents, scale, size) if decoder is None
+                       else decoded_preview(decoder, latents, scale, size))
         events.put(Step(index, request.steps, timestep, preview))
 
     def work() -> None:

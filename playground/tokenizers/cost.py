@@ -8,63 +8,29 @@ tiktoken adds nothing), exactly as its own library does.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import io
 import math
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from playground.core import budget
 from playground.core.errors import PlaygroundError
-from playground.core.paths import ASSETS
 from playground.core.registry import ModelSpec, Registry
 from playground.core.settings import Limits
-from playground.core.stopping import check_wanted
 from playground.core.user_text import cell_text
 from playground.tokenizers.backends import LoadedTokenizer
+from playground.tokenizers.counts import METHODS, PER_SENTENCE, Progress, count_corpus, uncounted_sentences
+from playground.tokenizers.flores import (CORPUS_CHOICES, SPLITS, Language, flores_languages,  # noqa: F401
+                                          flores_sentences, language_named, splits_of)
 from playground.tokenizers.loader import check_hub_id
 
-FLORES_DIR = ASSETS / "flores"
-SPLITS = ("dev", "devtest")
-CORPUS_CHOICES = ("dev", "devtest", "dev+devtest")
 MAX_PRICE = 10_000.0  # dollars per million tokens; far above any real price
 MAX_CONTEXT = 100_000_000
 MAX_LABEL_CHARS = 60
-
-
-@dataclass(frozen=True)
-class Language:
-    code: str  # FLORES code, e.g. mya_Mymr
-    name: str  # what the UI shows, e.g. Burmese
-    script: str
-
-
-@cache
-def flores_languages() -> tuple[Language, ...]:
-    with open(FLORES_DIR / "languages.csv", encoding="utf-8") as handle:
-        return tuple(Language(row["code"], row["language"], row["script"]) for row in csv.DictReader(handle))
-
-
-def language_named(name: str) -> Language | None:
-    return next((language for language in flores_languages() if language.name == name), None)
-
-
-@cache
-def flores_sentences(code: str, split: str) -> tuple[str, ...]:
-    with gzip.open(FLORES_DIR / split / f"{code}.{split}.gz", "rt", encoding="utf-8") as handle:
-        return tuple(line.rstrip("\n") for line in handle)
-
-
-@cache
-def _corpus_size(code: str, split: str) -> tuple[int, int]:
-    """Characters and UTF-8 bytes of one FLORES file (sentences only, no line breaks)."""
-    sentences = flores_sentences(code, split)
-    return sum(map(len, sentences)), sum(len(s.encode("utf-8")) for s in sentences)
 
 
 def flores_rows(names: Sequence[str], split: str, number: Any) -> list[list[str]]:
@@ -82,8 +48,8 @@ def flores_rows(names: Sequence[str], split: str, number: Any) -> list[list[str]
 def _known_language(name: str) -> Language:
     language = language_named(name)
     if language is None:
-        names = ", ".join(language.name for language in flores_languages())
-        raise PlaygroundError(f"Unknown language {str(name)[:60]!r}. The shipped FLORES languages are: {names}.")
+        raise PlaygroundError(f"Unknown language {str(name)[:60]!r}: the shipped FLORES corpus has no language of that "
+                              f"name. Pick one of its {len(flores_languages())} languages from the list.")
     return language
 
 
@@ -204,39 +170,92 @@ def _cost_row(language: str, tokenizer: str, tokens: int, base_tokens: int, char
     }
 
 
-def corpus_costs(tokenizers: Sequence[LoadedTokenizer], corpus: str, base: str, price: float,
-                 with_special: bool, limits: Limits) -> pd.DataFrame:
-    """Every shipped FLORES language, all sentences of `corpus`: totals and premium per tokenizer."""
-    if corpus not in CORPUS_CHOICES:
-        raise PlaygroundError(f"Choose the corpus: {', '.join(CORPUS_CHOICES)}.")
-    base_language = _known_language(base)
-    splits = SPLITS if corpus == "dev+devtest" else (corpus,)
-    uncounted = sum(len(flores_sentences(language.code, split)) for tokenizer in tokenizers
-                    for language in flores_languages() for split in splits
-                    if (split, language.code) not in tokenizer.corpus_counts)
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise PlaygroundError(f"Choose the counting method: {' or '.join(METHODS)}.")
+    return method
+
+
+def _counted(tokenizers: Sequence[LoadedTokenizer], method: str, corpus: str, codes: Sequence[str],
+             limits: Limits, counts_dir: Path | None, progress: Progress | None) -> dict[tuple[str, str], np.ndarray]:
+    """The text-only counts, priced first: only sentences neither in memory nor on disk cost anything."""
+    uncounted = uncounted_sentences(tokenizers, method, corpus, codes, counts_dir)
     budget.check(budget.tokenizing(uncounted), limits, "Counting this corpus",
                  "fewer tokenizers at once (those counted before cost nothing), or one split")
+    return count_corpus(tokenizers, method, corpus, codes, counts_dir, progress)
+
+
+def corpus_costs(tokenizers: Sequence[LoadedTokenizer], corpus: str, base: str, price: float,
+                 with_special: bool, limits: Limits, method: str = PER_SENTENCE, counts_dir: Path | None = None,
+                 progress: Progress | None = None) -> pd.DataFrame:
+    """Every shipped FLORES language, all sentences of `corpus`: totals and premium per tokenizer. Per sentence,
+    special tokens are added to each sentence; joined, once to the whole text."""
+    splits, method = splits_of(corpus), _check_method(method)
+    base_language = _known_language(base)
+    codes = [language.code for language in flores_languages()]
+    counted = _counted(tokenizers, method, corpus, codes, limits, counts_dir, progress)
     rows = []
     for tokenizer in tokenizers:
-        totals = {language.code: _corpus_tokens(tokenizer, language.code, splits, with_special)
-                  for language in flores_languages()}
+        special = len(tokenizer.added_special) if with_special else 0
+        totals = {code: int(counted[tokenizer.name, code].sum()) + special * len(counted[tokenizer.name, code])
+                  for code in codes}
         for language in flores_languages():
-            chars = sum(_corpus_size(language.code, split)[0] for split in splits)
-            size = sum(_corpus_size(language.code, split)[1] for split in splits)
+            chars = sum(language.sizes[split][0] for split in splits)
+            size = sum(language.sizes[split][1] for split in splits)
             row = _cost_row(language.name, tokenizer.name, totals[language.code], totals[base_language.code], chars,
                             size, price)
             rows.append({"code": language.code, "script": language.script, **row})
     return pd.DataFrame(rows)
 
 
-def _corpus_tokens(tokenizer: LoadedTokenizer, code: str, splits: Sequence[str], with_special: bool) -> int:
-    total = 0
-    for split in splits:
-        check_wanted()
-        sentences = flores_sentences(code, split)
-        total += int(tokenizer.corpus_counts_for((split, code), sentences).sum())
-        total += len(tokenizer.added_special) * len(sentences) if with_special else 0
-    return total
+@dataclass(frozen=True)
+class PremiumSpread:
+    """How one language's per-sentence premiums spread: percentiles over the corpus's sentences."""
+
+    language: str
+    tokenizer: str
+    sentences: int
+    p5: float
+    q1: float
+    median: float
+    q3: float
+    p95: float
+    corpus: float  # the corpus premium (total ÷ total), which the table shows
+
+
+def premium_spread(tokenizers: Sequence[LoadedTokenizer], names: Sequence[str], corpus: str, base: str,
+                   with_special: bool, limits: Limits, counts_dir: Path | None = None,
+                   progress: Progress | None = None) -> list[PremiumSpread]:
+    """Per chosen language and tokenizer, the premium of each sentence over the same sentence in the base
+    language (per-sentence counts, shared with the table), summarised as percentiles."""
+    splits_of(corpus)
+    languages = list(dict.fromkeys(_known_language(name) for name in (names or [])))
+    if not languages:
+        raise PlaygroundError("Choose at least one language to show its spread.")
+    if len(languages) > limits.max_languages:
+        raise PlaygroundError(f"At most {limits.max_languages} languages at once; you chose {len(languages)}.")
+    base_language = _known_language(base)
+    codes = list(dict.fromkeys([base_language.code, *(language.code for language in languages)]))
+    counted = _counted(tokenizers, PER_SENTENCE, corpus, codes, limits, counts_dir, progress)
+    spreads = []
+    for tokenizer in tokenizers:
+        special = len(tokenizer.added_special) if with_special else 0
+        base_counts = counted[tokenizer.name, base_language.code] + special
+        for language in languages:
+            counts = counted[tokenizer.name, language.code] + special
+            premiums = counts / base_counts
+            p5, q1, median, q3, p95 = np.percentile(premiums, [5, 25, 50, 75, 95])
+            spreads.append(PremiumSpread(language.name, tokenizer.name, len(premiums), float(p5), float(q1),
+                                         float(median), float(q3), float(p95),
+                                         float(counts.sum() / base_counts.sum())))
+    return spreads
+
+
+def spread_table(spreads: Sequence[PremiumSpread]) -> pd.DataFrame:
+    columns = {"language": "language", "tokenizer": "tokenizer", "sentences": "sentences", "p5": "5th pct",
+               "q1": "25th pct", "median": "median", "q3": "75th pct", "p95": "95th pct", "corpus": "corpus premium"}
+    frame = pd.DataFrame([vars(spread) for spread in spreads], columns=list(columns)).rename(columns=columns)
+    return frame.round(3)
 
 
 def premium_table(costs: pd.DataFrame) -> pd.DataFrame:

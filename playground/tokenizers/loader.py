@@ -12,10 +12,12 @@ the Hugging Face Hub). An operator can add any Hub tokenizer offline by copying 
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
 import os
 import re
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -99,19 +101,46 @@ def load_tokenizer(spec: ModelSpec, device: str, dtype: torch.dtype, settings: S
     """Tokenizers run on the CPU whatever the device; `device` and `dtype` are part of the cache key only."""
     scheme, reference = split_source(spec.source)
     offline_file = _offline_file(spec.source, settings)
+    files: Path | str | None = spec.source  # what the digest hashes: the files, or a name tiktoken pins by hash
     if offline_file is not None:
-        backend, origin = _from_file(offline_file), _describe(offline_file, settings)
+        backend, origin, files = _from_file(offline_file), _describe(offline_file, settings), offline_file
     elif scheme == "tiktoken":
         backend, origin = _tiktoken_online(reference, settings), f"tiktoken {reference} (downloaded by tiktoken)"
     elif scheme == "language":
-        backend, origin = _language_model_tokenizer(spec, reference, settings)
+        backend, origin, files = _language_model_tokenizer(spec, reference, settings)
     elif scheme == "local":
-        path = Path(reference).expanduser()
-        backend = _from_file(path) if path.is_file() else _transformers(str(path), False, spec.name)
-        origin = f"local {'file' if path.is_file() else 'folder'} {path.name}"
+        files = Path(reference).expanduser()
+        backend = _from_file(files) if files.is_file() else _transformers(str(files), False, spec.name)
+        origin = f"local {'file' if files.is_file() else 'folder'} {files.name}"
     else:
-        backend, origin = _hub_tokenizer(spec, reference, settings)
-    return LoadedTokenizer(spec.name, backend, origin)
+        backend, origin, files = _hub_tokenizer(spec, reference, settings)
+    return LoadedTokenizer(spec.name, backend, origin, digest=tokenizer_digest(files))
+
+
+# Libraries whose code decides a count: a new version might count differently, so they are in the digest.
+_COUNTING_LIBRARIES = ("tiktoken", "tokenizers", "mistral_common", "sentencepiece", "open_clip_torch")
+
+
+def tokenizer_digest(files: Path | str | None) -> str:
+    """A hash of a tokenizer's files (a folder's tokenizer files, not weights) and the counting libraries'
+    versions: the key under which its corpus counts are kept on disk. An online tiktoken encoding is
+    hashed by name: tiktoken checks the downloaded file against a pinned hash. None (files unknown): ""."""
+    if files is None:
+        return ""
+    digest = hashlib.sha256()
+    for library in _COUNTING_LIBRARIES:
+        try:
+            digest.update(f"{library}=={metadata.version(library)};".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{library} absent;".encode())
+    if isinstance(files, str):
+        digest.update(files.encode())
+    elif files.is_file():
+        digest.update(files.read_bytes())
+    else:
+        for path in sorted(p for pattern in HUB_TOKENIZER_FILES for p in files.glob(pattern) if p.is_file()):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _offline_file(source: str, settings: Settings) -> Path | None:
@@ -208,10 +237,11 @@ def _transformers(location: str, offline: bool, name: str):
 
 
 def _language_model_tokenizer(spec: ModelSpec, reference: str, settings: Settings):
-    from playground.language.loader import weights_location
+    from playground.language.weights import weights_location
 
     location = weights_location(ModelSpec("language", spec.name, reference), settings)
-    return _transformers(location, settings.offline, spec.name), "the language model's own tokenizer files"
+    return (_transformers(location, settings.offline, spec.name), "the language model's own tokenizer files",
+            Path(location) if Path(location).is_dir() else None)  # a Hub id: files unknown, counts not kept
 
 
 def _hub_tokenizer(spec: ModelSpec, repo_id: str, settings: Settings):
@@ -221,7 +251,7 @@ def _hub_tokenizer(spec: ModelSpec, repo_id: str, settings: Settings):
 
     try:
         folder = snapshot_download(repo_id, allow_patterns=HUB_TOKENIZER_FILES, local_files_only=settings.offline)
-        return _transformers(folder, True, spec.name), f"Hugging Face Hub {repo_id}"
+        return _transformers(folder, True, spec.name), f"Hugging Face Hub {repo_id}", Path(folder)
     except Exception as error:
         if not settings.offline:
             raise
@@ -233,3 +263,8 @@ def _hub_tokenizer(spec: ModelSpec, repo_id: str, settings: Settings):
             f"hf/{repo_id.replace('/', '__')}/. Online it loads from the Hub{gated}; to use it offline, load it "
             "once while online or copy its tokenizer files into that folder (PLAYGROUND_TOKENIZER_FILES)."
         ) from error
+
+
+def offline_copy(source: str, settings: Settings) -> Path | None:
+    """The installed file or folder a tokenizer source loads from with no network, if any (availability)."""
+    return _offline_file(source, settings)

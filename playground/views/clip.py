@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
+from PIL import Image
 from pandas.io.formats.style import Styler
 
 from playground.clip.gallery import gallery, pick_photos
@@ -14,6 +16,7 @@ from playground.clip.zero_shot import (
     similarity_matrix,
 )
 from playground.clip.loader import ClipModel
+from playground.clip.occlusion import OcclusionMap, cell_edges, occlusion_map
 from playground.core.errors import PlaygroundError
 from playground.core.settings import Limits
 from playground.core.user_text import markdown_text
@@ -101,3 +104,65 @@ def gallery_accuracy(clip: ClipModel, template_sets: list[str] | None, limits: L
     table = pd.DataFrame({"photo": result.files, "true label": result.true_labels,
                           **{f"predicted ({name})": result.predictions[name] for name in names}})
     return summary, table
+
+
+_SUPPORTS = np.array([220, 38, 38], dtype=np.float32)  # red: greying this region lowers the label's score
+_OPPOSES = np.array([37, 99, 235], dtype=np.float32)  # blue: greying it raises the score
+
+
+def check_opacity(opacity: Any) -> float:
+    try:
+        value = float(opacity)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 <= value <= 1:  # also refuses NaN
+        raise PlaygroundError("The heatmap opacity must be a number from 0 (image only) to 1 (heatmap only).")
+    return value
+
+
+def heat_overlay(result: OcclusionMap, label: int, opacity: float) -> Image.Image:
+    """One label's heat drawn over the image the model saw: each cell coloured by its own sign, its strength
+    relative to this label's strongest cell (so each map uses its whole range; the caption gives the scale)."""
+    seen = np.asarray(result.seen, dtype=np.float32)
+    heat = result.heat[label]
+    strongest = float(np.abs(heat).max())
+    share = heat / strongest if strongest > 0 else np.zeros_like(heat)
+    rows, columns = cell_edges(seen.shape[0], result.grid), cell_edges(seen.shape[1], result.grid)
+    # Cells drawn as blocks: the method measures whole cells, so a smooth map would claim detail it lacks.
+    per_pixel = np.repeat(np.repeat(share, np.diff(rows), axis=0), np.diff(columns), axis=1)[..., None]
+    colour = np.where(per_pixel >= 0, _SUPPORTS, _OPPOSES)
+    alpha = opacity * np.abs(per_pixel)
+    return Image.fromarray((seen * (1 - alpha) + colour * alpha).round().astype(np.uint8))
+
+
+def heat_overlays(result: OcclusionMap | None, opacity: Any) -> list[tuple[Image.Image, str]]:
+    """Every label's overlay, most probable label first, each captioned with its probability and scale."""
+    if result is None:
+        return []
+    alpha = check_opacity(opacity)
+    order = sorted(range(len(result.labels)), key=lambda i: -result.probabilities[i])
+    return [
+        (heat_overlay(result, i, alpha),
+         f"{result.labels[i]}: {result.probabilities[i]:.1%}; hottest cell {float(result.heat[i].max()):+.4f} cosine")
+        for i in order
+    ]
+
+
+def where_it_looks(
+    clip: ClipModel, image: Any, labels: str, templates: str | None, grid: Any, logit_scale: Any, opacity: Any,
+    limits: Limits,
+) -> tuple[list[tuple[Image.Image, str]], str, OcclusionMap]:
+    """Every label's occlusion heatmap drawn over the image, a line saying what was measured and what it
+    cost, and the map itself (kept by the page, so the opacity slider redraws without the model)."""
+    check_opacity(opacity)  # before the model runs, not after
+    result = occlusion_map(clip, image, labels, templates, grid, limits, logit_scale)
+    best = max(range(len(result.labels)), key=result.probabilities.__getitem__)
+    row, column = result.hottest_first(best)[0]
+    summary = (
+        f"{result.grid}x{result.grid} grid: {result.encodings} image encodings in "
+        f"{result.seconds * 1000:.0f} ms, shared by all {len(result.labels)} labels. For "
+        f"**{markdown_text(result.labels[best])}** (the most probable), greying the cell in row {row + 1}, "
+        f"column {column + 1} lowers its cosine similarity most ({float(result.heat[best, row, column]):+.4f}). "
+        "Red: hiding the region lowers the label's score; blue: hiding it raises the score."
+    )
+    return heat_overlays(result, opacity), summary, result

@@ -1,70 +1,41 @@
 """What the "Inside the language model" tab shows: structured output, best-of-N, sampler order and the logit
-lens, as HTML and tables (no Gradio here). Each function checks its input, prices the request, runs the
-logic in `playground.language` and renders it."""
+lens, as HTML and tables (no Gradio here). Each `*_view` runs one request through
+`playground.language.inside_the_model` (checked, priced, run on any backend) and renders its result."""
 
 from __future__ import annotations
 
-import functools
 import html
 
 import pandas as pd
-import torch
 
-from playground.core import budget
-from playground.core.errors import PlaygroundError
 from playground.core.settings import Limits
-from playground.language.best_of_n import SCORES, BestOfN, sample_best_of_n
-from playground.language.generation import SamplingSettings, check_prompt, encode_prompt
-from playground.language.grammar import KIND_LABELS, parse_constraint
-from playground.language.loader import LanguageModel
-from playground.language.logit_lens import Lens, logit_lens
-from playground.language.remote.model import RemoteLanguageModel
-from playground.language.sampler_order import compare_orders
-from playground.language.sampling import next_token_distribution
-from playground.language.samples import samples_cost
-from playground.language.steps import check_seed
-from playground.language.structured_output import Comparison, compare_constrained, constrained_next_token
-from playground.language.sweep import check_count
-from playground.language.token_text import readable_token, visible
+from playground.language import inside_the_model as requests
+from playground.language.backend import LanguageBackend
+from playground.language.best_of_n import SCORES, BestOfN
+from playground.language.logit_lens import Lens
+from playground.language.sampling_settings import SamplingSettings
+from playground.language.structured_output import Comparison
+from playground.language.token_text import visible
 from playground.views.sampling import _percent, stage_chart, stage_table
 
 LENS_POSITIONS = 12  # prompt positions shown in the heatmap (the last ones)
-KIND_CHOICES = {label: kind for kind, label in KIND_LABELS.items()}
-
-
-def _local(lm: LanguageModel | RemoteLanguageModel, feature: str) -> LanguageModel:
-    if isinstance(lm, RemoteLanguageModel):
-        raise PlaygroundError(f"{feature} needs the model's full next-token logits, which an inference server does "
-                              "not return; pick a local model for this view.")
-    return lm
-
-
-def _prompt_ids(lm: LanguageModel, prompt: str, use_chat_template: bool, limits: Limits) -> torch.Tensor:
-    return encode_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
-
-
-def _label(lm: LanguageModel):
-    return functools.partial(readable_token, lm.tokenizer)
+KIND_CHOICES = requests.KIND_CHOICES
 
 
 # ---- structured output
 
-def structured_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+def structured_view(lm: LanguageBackend, prompt: str, use_chat_template: bool, settings: SamplingSettings,
                     kind: str, spec: str, samples: int, new_tokens: int, seed: int, limits: Limits
                     ) -> tuple[str, pd.DataFrame, str]:
-    """The grammar stage of the first token, N samples without and with the constraint, and the summary."""
-    lm = _local(lm, "The grammar stage")
-    settings = settings.validated()
-    constraint = parse_constraint(KIND_CHOICES.get(kind, kind), spec, limits.max_prompt_chars)
-    samples = check_count("Samples", samples, 1, limits.max_samples)
-    new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
-    seed = check_seed(seed)
-    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
-    cost = budget.forward(ids.shape[1]) + samples_cost(ids.shape[1], samples, new_tokens) * 2
-    budget.check(cost, limits, "This comparison", "fewer samples or new tokens, or a shorter prompt")
-    stages = constrained_next_token(lm, ids, settings, constraint)
-    result = compare_constrained(lm, ids, settings, constraint, samples, new_tokens, seed)
-    return stage_chart(stages, _label(lm)), structured_table(result), structured_summary(result)
+    """The grammar stage of the first token (or why this backend cannot show it), the samples side by side,
+    and the summary."""
+    result = requests.structured_output(lm, prompt, use_chat_template, settings, kind, spec, samples, new_tokens,
+                                        seed, limits)
+    if result.stage is not None:
+        chart = stage_chart(result.stage.stages, result.stage.label)
+    else:
+        chart = f'<div id="grammar-stage-unavailable" style="color:#0f172a">{html.escape(result.why_no_stage)}</div>'
+    return chart, structured_table(result.comparison), structured_summary(result.comparison)
 
 
 def structured_table(result: Comparison) -> pd.DataFrame:
@@ -83,8 +54,10 @@ def structured_summary(result: Comparison) -> str:
         f"{result.constrained_verdicts.count('valid')} of {n} ({constrained:.0%}).",
         f"Cut off at the token limit before finishing: {cut} of {n} without the grammar, "
         f"{result.constrained_verdicts.count('cut off')} with it (counted apart from invalid texts).",
-        f"<b>Cost of the mask:</b> {result.mask_ms_per_step:.2f} ms per step for all {n} rows; time per step with / "
-        f"without the grammar = {result.step_ratio:.2f}×.",
+        (f"<b>Cost of the mask:</b> {result.mask_ms_per_step:.2f} ms per step for all {n} rows; time per step with / "
+         f"without the grammar = {result.step_ratio:.2f}×." if result.mask_ms_per_step is not None else
+         f"<b>Cost:</b> the server masks with its own grammar engine; time per token with / without it = "
+         f"{result.step_ratio:.2f}× (requests, network included)."),
     ]
     return f'<div id="structured-summary" style="color:#0f172a">{"<br>".join(lines)}</div>'
 
@@ -95,18 +68,9 @@ BEST_COLUMNS = ["candidate", "text", "tokens", "log-probability (sum)", "per tok
                 "rank by mean"]
 
 
-def best_of_n_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
-                   candidates: int, new_tokens: int, seed: int, limits: Limits
-                   ) -> tuple[str, pd.DataFrame, str]:
-    lm = _local(lm, "Best-of-N scoring")
-    settings = settings.validated()
-    candidates = check_count("N (candidates)", candidates, 2, limits.max_samples)
-    new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
-    seed = check_seed(seed)
-    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
-    budget.check(samples_cost(ids.shape[1], candidates, new_tokens), limits, "Best-of-N",
-                 "fewer candidates or new tokens, or a shorter prompt")
-    result = sample_best_of_n(lm, ids, settings, candidates, new_tokens, seed)
+def best_of_n_view(lm: LanguageBackend, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+                   candidates: int, new_tokens: int, seed: int, limits: Limits) -> tuple[str, pd.DataFrame, str]:
+    result = requests.best_of_n(lm, prompt, use_chat_template, settings, candidates, new_tokens, seed, limits)
     return best_of_n_table(result), best_of_n_scores(result), best_of_n_summary(result)
 
 
@@ -139,27 +103,26 @@ def best_of_n_summary(result: BestOfN) -> str:
     agree = "Both scores choose the same candidate." if by_sum == by_mean else (
         "The two scores disagree: the sum favours a shorter text, the mean the one likelier per token.")
     return (f'<div id="best-of-n-summary" style="color:#0f172a">Chosen by the sum: <b>#{by_sum}</b>; by the mean per '
-            f"token: <b>#{by_mean}</b>. {agree}<br>Cost: {result.tokens} tokens generated in "
-            f"{result.seconds:.2f} s ({len(result.candidates)} candidates drawn together).</div>")
+            f"token: <b>#{by_mean}</b>. {agree}<br>Cost: {result.samples.tokens} tokens generated in "
+            f"{result.samples.seconds:.2f} s ({len(result.candidates)} candidates drawn together).</div>")
 
 
 # ---- sampler order
 
-def sampler_order_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+def sampler_order_view(lm: LanguageBackend, prompt: str, use_chat_template: bool, settings: SamplingSettings,
                        limits: Limits) -> tuple[str, str, str, pd.DataFrame]:
-    lm = _local(lm, "The sampler-order comparison")
-    settings = settings.validated()
-    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
-    budget.check(budget.forward(ids.shape[1]), limits, "This prompt", "a shorter prompt")
-    logits = next_token_distribution(lm, ids, SamplingSettings())[0].scores
-    result = compare_orders(logits, ids, settings)
-    label = _label(lm)
+    result, raw = requests.sampler_order(lm, prompt, use_chat_template, settings, limits)
+    label = raw.label
     only = ", ".join(label(i) for i in result.only_first[:15]) or "none"
     only_second = ", ".join(label(i) for i in result.only_second[:15]) or "none"
+    order = " → ".join(lm.capabilities.sampler_order)
+    scope = ("" if raw.returned is None else f"<br>Over the {raw.returned} tokens the server returned (their share "
+             f"of the probability: {_percent(1 - raw.unseen_mass)}), without the repetition penalty.")
     summary = (f'<div id="sampler-order-summary" style="color:#0f172a"><b>Total variation distance</b> between the '
                f"two final distributions: <b>{result.total_variation:.3f}</b> (0 = identical, 1 = disjoint).<br>"
                f"Survive transformers' order only ({len(result.only_first)}): {html.escape(only)}<br>"
-               f"Survive llama.cpp's order only ({len(result.only_second)}): {html.escape(only_second)}</div>")
+               f"Survive llama.cpp's order only ({len(result.only_second)}): {html.escape(only_second)}<br>"
+               f"This model's backend applies: {html.escape(order)}.{scope}</div>")
     both = pd.concat([stage_table(result.first, label).assign(order="transformers"),
                       stage_table(result.second, label).assign(order="llama.cpp")])
     return (summary, stage_chart(result.first, label).replace('id="sampling-stage-chart"', 'id="order-transformers"'),
@@ -168,24 +131,18 @@ def sampler_order_view(lm: LanguageModel, prompt: str, use_chat_template: bool, 
 
 # ---- the logit lens
 
-def lens_view(lm: LanguageModel, prompt: str, use_chat_template: bool, limits: Limits) -> tuple[str, pd.DataFrame]:
-    lm = _local(lm, "The logit lens")
-    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
-    if ids.shape[1] > limits.max_lens_tokens:
-        raise PlaygroundError(f"The prompt is {ids.shape[1]:,} tokens; the logit lens reads at most "
-                              f"{limits.max_lens_tokens:,} (it runs the output head once per layer).")
-    layers = lm.model.config.get_text_config().num_hidden_layers + 1
-    budget.check(budget.forward(ids.shape[1] * layers), limits, "The logit lens", "a shorter prompt")
-    lens = logit_lens(lm, ids, _label(lm))
-    return lens_heatmap(lens, _label(lm)), lens_last_position(lens, _label(lm))
+def lens_view(lm: LanguageBackend, prompt: str, use_chat_template: bool, limits: Limits) -> tuple[str, pd.DataFrame]:
+    lens = requests.logit_lens(lm, prompt, use_chat_template, limits)
+    return lens_heatmap(lens), lens_last_position(lens)
 
 
 def _heat(p: float) -> str:
     return f"rgba(37, 99, 235, {0.08 + 0.8 * p:.2f})"
 
 
-def lens_heatmap(lens: Lens, label) -> str:
+def lens_heatmap(lens: Lens) -> str:
     """Layers bottom to top, the last prompt positions left to right: each cell the layer's top next token."""
+    label = lens.label
     start = max(0, len(lens.positions) - LENS_POSITIONS)
     head = "<th>layer</th>" + "".join(f"<th title='position {i + 1}'>{html.escape(lens.positions[i])}</th>"
                                       for i in range(start, len(lens.positions)))
@@ -212,8 +169,9 @@ def lens_heatmap(lens: Lens, label) -> str:
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def lens_last_position(lens: Lens, label) -> pd.DataFrame:
+def lens_last_position(lens: Lens) -> pd.DataFrame:
     """Per layer, the five likeliest next tokens at the last position and the final answer's probability."""
+    label = lens.label
     rows = [[lens.layers[layer], round(float(lens.answer_probs[layer]), 4)]
             + [f"{label(int(t))} {_percent(float(p))}" for t, p in zip(lens.last_top_ids[layer], lens.last_top_probs[layer])]
             for layer in range(len(lens.layers))]

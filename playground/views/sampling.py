@@ -1,12 +1,11 @@
 """What the sampling tab shows, as plain values: HTML strings and tables (no Gradio here).
 
-Each function takes the results of `playground.language.sampling`, `token_steps` or `sampling_sweep` and
-returns what one output component displays.
+The `*_view` functions run one request through `playground.language.sampling_requests` and turn its result
+(stages, a step session, sweep columns, search results) into what the tab's output components display.
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import math
 from typing import Callable, Hashable
@@ -14,22 +13,19 @@ from typing import Callable, Hashable
 import pandas as pd
 import torch
 
-from playground.core import budget
-from playground.core.errors import PlaygroundError
-from playground.language.generation import SamplingSettings, check_new_tokens, check_prompt, encode_prompt
-from playground.language.loader import LanguageModel
-from playground.language.remote.operations import (
-    RemoteStepSession, TopTokens, advance_remote, next_top_tokens, remote_stages, remote_temperature_sweep, render_prompt,
-)
-from playground.language.remote.model import RemoteLanguageModel
-from playground.language.sampling import TRANSFORMERS_ORDER, Stage, descending_order, next_token_distribution, tail_points
-from playground.language.sweep import (
-    SearchResult, SweepColumn, check_count, compare_search, parse_temperatures, temperature_sweep,
-)
+from playground.core.paths import ASSETS
 from playground.core.settings import Limits
+from playground.language.backend import Capabilities, LanguageBackend
+from playground.language.remote.operations import RemoteStepSession
+from playground.language.results import NextToken, SearchResult, SweepColumn
+from playground.language.sampling import Stage, descending_order, tail_points
+from playground.language.sampling_requests import (
+    Steer, continue_steps, greedy_vs_beams, next_token, steer, temperature_sweep,
+)
+from playground.language.sampling_settings import SamplingSettings
 from playground.language.step_sessions import StepSessionStore
-from playground.language.steps import StepSession, advance, check_seed, start_session, tokens_to_draw
-from playground.language.token_text import readable_token, visible
+from playground.language.steps import StepSession
+from playground.language.token_text import visible
 
 TOP_ROWS = 12  # tokens shown in the stage chart (the model's favourites and the final favourites)
 STAGE_COLUMNS = ["stage", "knob", "surviving tokens", "entropy (bits)", "mass removed", "top token", "top probability"]
@@ -85,19 +81,7 @@ def _bar_cell(p: float, removed_here: bool, final: bool) -> str:
             f'<span class="smp-p">{_percent(p)}</span></td>')
 
 
-_CHART_STYLE = """<style>
-.smp-chart{border-collapse:collapse;font-size:13px;width:100%;color:#0f172a;background:#fff}
-.smp-chart th,.smp-chart td{border-bottom:1px solid #e2e8f0;padding:3px 6px;text-align:left;vertical-align:top}
-.smp-chart th{font-weight:600;background:#f8fafc}
-.smp-chart th small{display:block;font-weight:400;color:#475569}
-.smp-chart td{min-width:90px}
-.smp-tok{font-family:ui-monospace,monospace;white-space:pre;background:#f1f5f9;border-radius:3px;padding:0 3px}
-.smp-bar{height:8px;border-radius:2px}
-.smp-p{font-variant-numeric:tabular-nums}
-.smp-cut{color:#b91c1c;text-decoration:line-through}
-.smp-gone{color:#94a3b8}
-.smp-final{background:#eff6ff}
-</style>"""
+_CHART_STYLE = f"<style>{(ASSETS / 'css' / 'sampling.css').read_text(encoding='utf-8')}</style>"  # read once
 
 
 def stage_chart(stages: list[Stage], label: Callable[[int], str], unseen_mass: float = 0.0) -> str:
@@ -220,50 +204,23 @@ def search_table(results: list[SearchResult]) -> pd.DataFrame:
     )
 
 
-def _prompt_ids(lm: LanguageModel, prompt: str, use_chat_template: bool, limits: Limits) -> torch.Tensor:
-    return encode_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
-
-
-def _token_count(lm: LanguageModel, text: str) -> int:
-    """Tokens of a prompt already rendered for a server (the tokenizer is local, so the budget is the same)."""
-    return len(lm.tokenizer(text, add_special_tokens=False).input_ids)
-
-
-def sweep_cost(prompt_tokens: int, temperatures: list[float], samples: int, new_tokens: int) -> budget.Cost:
-    """The prompt once, then per temperature its samples (one row when greedy) continue from it together."""
-    columns = [budget.generation(1, new_tokens, rows=rows, prompt_rows=rows, context=prompt_tokens - 1)
-               for rows in (1 if t == 0 else samples for t in temperatures)]
-    return sum(columns, budget.forward(prompt_tokens - 1))
-
-
-def search_cost(prompt_tokens: int, beams: int, new_tokens: int, shown_beams: int = 3) -> budget.Cost:
-    """The prompt once; greedy (one row) and beam search (`beams` rows) from it; then each result scored."""
-    context = prompt_tokens - 1
-    runs = (budget.generation(1, new_tokens, context=context)
-            + budget.generation(1, new_tokens, rows=beams, prompt_rows=beams, context=context))
-    return budget.forward(context) + runs + budget.forward(new_tokens, context=context) * (1 + min(beams, shown_beams))
-
-
-def next_token_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+def next_token_view(lm: LanguageBackend, prompt: str, use_chat_template: bool, settings: SamplingSettings,
                     limits: Limits) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """The stage chart, the per-stage table and the tail curves for the prompt's next token."""
-    settings = settings.validated()
-    if isinstance(lm, RemoteLanguageModel):
-        return remote_next_token_view(lm, prompt, use_chat_template, settings, limits)
-    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
-    budget.check(budget.forward(ids.shape[1]), limits, "This prompt", "a shorter prompt")
-    stages = next_token_distribution(lm, ids, settings)
-    label = functools.partial(readable_token, lm.tokenizer)
-    return stage_chart(stages, label), stage_table(stages, label), tail_frame(stages)
+    result = next_token(lm, prompt, use_chat_template, settings, limits)
+    chart = stage_chart(result.stages, result.label, result.unseen_mass)
+    if result.returned is not None:
+        chart = top_n_notice(lm.capabilities, len(lm.tokenizer), result, settings) + chart
+    return chart, stage_table(result.stages, result.label, result.unseen_mass), tail_frame(result.stages)
 
 
-def top_n_notice(lm: RemoteLanguageModel, top: TopTokens, settings: SamplingSettings) -> str:
+def top_n_notice(capabilities: Capabilities, vocabulary: int, result: NextToken, settings: SamplingSettings) -> str:
     """What a top-N view can and cannot say, with this prompt's numbers."""
-    n, returned = len(top.tokens), top.returned_mass
-    order = " → ".join(lm.endpoint.kind.order or TRANSFORMERS_ORDER)
+    n, returned = result.returned, 1 - result.unseen_mass
+    order = " → ".join(capabilities.sampler_order)
     lines = [
-        f"<b>{html.escape(lm.endpoint.kind.label)} returned only its top {n} next tokens</b> "
-        f"({_percent(returned)} of the probability; the other {max(len(lm.tokenizer) - n, 0):,} tokens share "
+        f"<b>{html.escape(capabilities.computed_by)} returned only its top {n} next tokens</b> "
+        f"({_percent(returned)} of the probability; the other {max(vocabulary - n, 0):,} tokens share "
         f"{_percent(1 - returned)}).",
         f"Every stage after <i>raw</i> is computed over these {n} tokens as if the rest did not exist: exact for "
         f"top-k up to {n}, and for top-p and min-p whenever their cut falls inside these tokens.",
@@ -279,62 +236,14 @@ def top_n_notice(lm: RemoteLanguageModel, top: TopTokens, settings: SamplingSett
             f'padding:6px 10px;margin-bottom:6px">{"<br>".join(lines)}</div>')
 
 
-def remote_next_token_view(lm: RemoteLanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
-                           limits: Limits) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    lm.sampling_fields(settings)  # a knob this server cannot apply gets its message here, as it would when generating
-    text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
-    budget.check(budget.forward(_token_count(lm, text)), limits, "This prompt", "a shorter prompt")
-    top = next_top_tokens(lm, text)
-    stages = remote_stages(lm, top, settings)
-
-    def label(index: int) -> str:
-        return visible(top.tokens[index])
-
-    unseen = 1 - top.returned_mass
-    chart = top_n_notice(lm, top, settings) + stage_chart(stages, label, unseen)
-    return chart, stage_table(stages, label, unseen), tail_frame(stages)
-
-
-STEPS_LOWER = "fewer tokens at once, or a shorter prompt"
-
-
-def steps_view(lm: LanguageModel, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
+def steps_view(lm: LanguageBackend, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
                use_chat_template: bool, settings: SamplingSettings, seed: int, tokens: int, limits: Limits
                ) -> tuple[str, pd.DataFrame]:
-    """Continue the owner's session by `tokens` tokens; a new model, prompt, template choice or seed starts
-    over. The session stays in `sessions` (server-side) between clicks, even when a run is stopped midway;
-    a caller without a session (`owner` None) gets a fresh one each time, not kept.
-
-    Knob changes apply from the next token on, so a person can, say, cool the temperature mid-sentence.
-    """
-    settings = settings.validated()
-    tokens = check_new_tokens(tokens, limits)
-    identity = (lm.name, prompt, bool(use_chat_template), seed)
-    session = sessions.get(owner) if owner is not None else None
-    keep = sessions.put if owner is not None else lambda *_: None
-    if session is not None and session.identity != identity:
-        sessions.drop(owner)  # a new prompt: free the old cache before building the new one
-    if isinstance(lm, RemoteLanguageModel):
-        if not isinstance(session, RemoteStepSession) or session.identity != identity:
-            text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
-            session = RemoteStepSession(identity, text, check_seed(seed))
-        context = _token_count(lm, session.prompt) + len(session.steps)
-        budget.check(budget.generation(context, tokens), limits, "These steps", STEPS_LOWER)
-        try:
-            advance_remote(lm, session, settings, tokens, limits.max_new_tokens)
-        finally:
-            keep(owner, session)
-        return remote_step_text(session, prompt), remote_step_table(session)
-    if not isinstance(session, StepSession) or session.identity != identity:
-        session = start_session(identity, _prompt_ids(lm, prompt, use_chat_template, limits), seed)
-    uncached = session.ids.shape[1] - session.cached
-    drawn = tokens_to_draw(session, tokens, limits.max_new_tokens)
-    budget.check(budget.generation(uncached, drawn, context=session.cached), limits, "These steps", STEPS_LOWER)
-    try:
-        advance(lm, session, settings, tokens, limits.max_new_tokens)
-    finally:
-        keep(owner, session)  # the tokens drawn so far stay, even if this request was stopped midway
-    return step_text(session, prompt), step_table(session)
+    """The owner's step session, continued by `tokens` tokens (see `continue_steps`), as text and table."""
+    session = continue_steps(lm, sessions, owner, prompt, use_chat_template, settings, seed, tokens, limits)
+    if lm.capabilities.knobs_after_sampling:
+        return step_text(session, prompt), step_table(session)
+    return remote_step_text(session, prompt), remote_step_table(session)
 
 
 def remote_step_text(session: RemoteStepSession, prompt: str) -> str:
@@ -357,62 +266,28 @@ def remote_step_table(session: RemoteStepSession) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=STEP_COLUMNS)
 
 
-def sweep_view(lm: LanguageModel, prompt: str, use_chat_template: bool, settings: SamplingSettings,
+def sweep_view(lm: LanguageBackend, prompt: str, use_chat_template: bool, settings: SamplingSettings,
                temperatures: str, samples: int, new_tokens: int, seed: int, limits: Limits
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    settings = settings.validated()
-    values = parse_temperatures(temperatures, limits)
-    samples = check_count("Samples per temperature", samples, 1, limits.max_samples)
-    new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
-    seed = check_seed(seed)
-    lower = "fewer temperatures, samples or new tokens, or a shorter prompt"
-    if isinstance(lm, RemoteLanguageModel):
-        text = render_prompt(lm, check_prompt(prompt, limits), bool(use_chat_template))
-        budget.check(sweep_cost(_token_count(lm, text), values, samples, new_tokens), limits, "This sweep", lower)
-        return sweep_tables(remote_temperature_sweep(lm, text, settings, values, samples, new_tokens, seed))
-    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
-    budget.check(sweep_cost(ids.shape[1], values, samples, new_tokens), limits, "This sweep", lower)
-    return sweep_tables(temperature_sweep(lm, ids, settings, values, samples, new_tokens, seed))
+    return sweep_tables(temperature_sweep(lm, prompt, use_chat_template, settings, temperatures, samples, new_tokens,
+                                          seed, limits))
 
 
-def search_view(lm: LanguageModel, prompt: str, use_chat_template: bool, beams: int, new_tokens: int,
+def search_view(lm: LanguageBackend, prompt: str, use_chat_template: bool, beams: int, new_tokens: int,
                 limits: Limits) -> pd.DataFrame:
-    beams = check_count("Beams", beams, 2, limits.max_beams)
-    new_tokens = check_count("New tokens", new_tokens, 1, limits.max_sweep_new_tokens)
-    if isinstance(lm, RemoteLanguageModel):
-        raise PlaygroundError("Beam search is not part of the OpenAI API, so an inference server cannot show it "
-                              "here; pick a local model for this comparison.")
-    ids = _prompt_ids(lm, prompt, use_chat_template, limits)
-    budget.check(search_cost(ids.shape[1], beams, new_tokens), limits, "This comparison",
-                 "fewer beams or new tokens, or a shorter prompt")
-    return search_table(compare_search(lm, ids, beams, new_tokens))
+    return search_table(greedy_vs_beams(lm, prompt, use_chat_template, beams, new_tokens, limits))
 
 
-def steer_view(lm: LanguageModel, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
-               use_chat_template: bool, settings: SamplingSettings, seed: int, limits: Limits,
-               change: Callable[[StepSession], object]) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """Apply `change` (force a token, go back, pick an alternative) to the owner's step session, starting one
-    for this prompt and seed if there is none. One forward pass at most: priced like one step."""
-    settings = settings.validated()
-    if isinstance(lm, RemoteLanguageModel):
-        raise PlaygroundError("Forcing a token needs the model's distribution at every step, which an inference "
-                              "server does not return; pick a local model to steer.")
-    identity = (lm.name, prompt, bool(use_chat_template), seed)
-    session = sessions.get(owner) if owner is not None else None
-    if not isinstance(session, StepSession) or session.identity != identity:
-        if session is not None:
-            sessions.drop(owner)
-        session = start_session(identity, _prompt_ids(lm, prompt, use_chat_template, limits), seed)
-    uncached = session.ids.shape[1] - session.cached
-    budget.check(budget.generation(uncached, 1, context=session.cached), limits, "This step", STEPS_LOWER)
-    try:
-        change(session)
-    finally:
-        if owner is not None:
-            sessions.put(owner, session)
+def steer_view(lm: LanguageBackend, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
+               use_chat_template: bool, settings: SamplingSettings, seed: int, change: Steer, limits: Limits
+               ) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """The owner's step session after forcing a token, going back or picking an alternative (see `steer`)."""
+    session = steer(lm, sessions, owner, prompt, use_chat_template, settings, seed, change, limits)
     return step_text(session, prompt), step_table(session), alternatives_table(session)
 
 
-def current_alternatives(sessions: StepSessionStore, owner: Hashable | None) -> pd.DataFrame:
-    session = sessions.get(owner) if owner is not None else None
-    return alternatives_table(session if isinstance(session, StepSession) else None)
+def current_alternatives(lm: LanguageBackend, sessions: StepSessionStore, owner: Hashable | None) -> pd.DataFrame:
+    """The owner's alternatives table as it stands (after a step or a restart); empty where none can be picked
+    (a server's steps cannot be steered)."""
+    session = sessions.get(owner) if owner is not None and lm.capabilities.internals else None
+    return alternatives_table(session)

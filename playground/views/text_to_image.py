@@ -16,19 +16,19 @@ def strip(steps: list[Step]) -> list[Captioned]:
     return [(step.preview, step.caption) for step in steps if step.preview is not None]
 
 
-def step_status(step: Step) -> str:
-    return (f"Denoising… step **{step.index}/{step.total}** "
-            "(the picture is a cheap latent preview, not the final image)")
+def step_status(step: Step, previews: str = "previews: the linear latent map") -> str:
+    return f"Denoising… step **{step.index}/{step.total}** ({previews}; not the final image)"
 
 
-def result_status(result: Result) -> str:
+def result_status(result: Result, previews: str = "") -> str:
     request = result.request
     guidance = (f"guidance {request.guidance:g}: two UNet passes a step (with and without the prompt)"
                 if request.uses_guidance else f"guidance {request.guidance:g}: CFG off, one UNet pass a step")
     return (f"Seed **{request.seed}** · {request.steps} steps · {request.scheduler} · "
             f"{request.width}x{request.height} · {guidance} · **{result.seconds:.2f} s** "
             f"({result.seconds_per_step:.3f} s a step, VAE decode included). "
-            "Same seed and settings give the same image on this server; the settings are also inside the PNG.")
+            "Same seed and settings give the same image on this server; the settings are also inside the PNG."
+            + (f" Step {previews}." if previews else ""))
 
 
 def result_strip(result: Result) -> list[Captioned]:

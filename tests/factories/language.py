@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from playground.language.loader import converted_gguf_dir
+from playground.language.weights import converted_gguf_dir
 from playground.core.registry import smollm2_gguf_path
 from playground.core.settings import Settings
 from tests.factories import built_once

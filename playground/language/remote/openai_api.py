@@ -149,3 +149,33 @@ class OpenAIClient:
 @dataclass(frozen=True)
 class _Retry:
     message: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One choice of a `/v1/completions` answer, with the per-token log-probabilities when asked for."""
+
+    text: str
+    tokens: tuple[str, ...] = ()
+    token_logprobs: tuple[float | None, ...] = ()
+    top_logprobs: tuple[dict[str, float], ...] = ()
+    finish_reason: str = ""
+    completion_tokens: int = 0
+
+
+def completion_from(body: Any, where: str) -> Completion:
+    try:
+        choice = body["choices"][0]
+        logprobs = choice.get("logprobs") or {}
+        usage = body.get("usage") or {}
+        return Completion(
+            text=choice.get("text") or "",
+            tokens=tuple(logprobs.get("tokens") or ()),
+            token_logprobs=tuple(logprobs.get("token_logprobs") or ()),
+            top_logprobs=tuple(top or {} for top in logprobs.get("top_logprobs") or ()),
+            finish_reason=choice.get("finish_reason") or "",
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        raise RemoteServerError(f"The inference server at {where} answered in a shape that is not OpenAI's "
+                                "completions format.") from None

@@ -15,16 +15,20 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TypeVar
 
 import torch
 
+from playground.core import checks
 from playground.core.errors import PlaygroundError
 from playground.core.stopping import check_wanted
-from playground.language.generation import Generation, SamplingSettings
-from playground.language.remote.model import Completion, RemoteLanguageModel
+from playground.language.remote.openai_api import Completion
+from playground.language.results import Generation, LabelScores, ScoredRow, ScoredSamples, SweepColumn
 from playground.language.sampling import TRANSFORMERS_ORDER, Stage, next_token_stages
-from playground.language.sweep import SweepColumn
+from playground.language.sampling_settings import SamplingSettings
+
+if TYPE_CHECKING:  # the backend calls these functions; they only read its fields
+    from playground.language.remote.backend import RemoteLanguageModel
 
 T = TypeVar("T")
 PARALLEL_REQUESTS = 8  # per tab request; the server's own scheduler decides how many run at once
@@ -48,8 +52,7 @@ def parallel(jobs: Sequence[Callable[[], T]]) -> list[T]:
 def render_prompt(lm: RemoteLanguageModel, text: str, use_chat_template: bool) -> str:
     """The text the server reads: the prompt, or the prompt inside the model's chat template."""
     if use_chat_template:
-        if not lm.has_chat_template:
-            raise PlaygroundError(f"{lm.name} has no chat template; switch the chat template off.")
+        checks.chat_template(lm.tokenizer, lm.name)
         text = lm.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
                                                 add_generation_prompt=True)
     check_fits(lm, text, 1)
@@ -169,6 +172,22 @@ def generate_many(lm: RemoteLanguageModel, prompts: Sequence[str], sampling: Sam
     return parallel(jobs)
 
 
+def sample_scored(lm: RemoteLanguageModel, prompt: str, sampling: SamplingSettings, max_new_tokens: int,
+                  samples: int, seed: int, extra: dict | None = None) -> ScoredSamples:
+    """`samples` continuations (seeds seed, seed+1, ...) sent together, each with the log-probability the
+    server reports for every token it drew (`logprobs`); `extra` adds fields (its structured output)."""
+    check_fits(lm, prompt, max_new_tokens)
+    start = time.perf_counter()
+    jobs = [lambda s=s: lm.complete(prompt, max_new_tokens, sampling, seed=seed + s, logprobs=1, extra=extra)
+            for s in range(samples)]
+    rows = []
+    for completion in parallel(jobs):
+        log_probs = [lp for lp in completion.token_logprobs if lp is not None]
+        tokens = completion.completion_tokens or len(completion.tokens)
+        rows.append(ScoredRow(completion.text, tokens, float(sum(log_probs)), completion.finish_reason == "stop"))
+    return ScoredSamples(tuple(rows), time.perf_counter() - start, max((r.tokens for r in rows), default=0), None)
+
+
 @dataclass(frozen=True)
 class StreamSnapshot:
     texts: tuple[str, ...]  # one per (prompt, sample), in the order `generate_many` returns them
@@ -230,13 +249,7 @@ def remote_temperature_sweep(lm: RemoteLanguageModel, prompt: str, base: Samplin
 
 # ---- scoring given continuations (few-shot labels) -------------------------------------------------
 
-@dataclass(frozen=True)
-class LabelScores:
-    log_likelihoods: torch.Tensor  # one sum of log p(label tokens | prompt) per label
-    bounded: tuple[bool, ...]  # per label: a token fell outside the top N, so its sum is an upper bound
-
-
-def label_log_likelihoods(lm: RemoteLanguageModel, prompt: str, labels_ids: Sequence[Sequence[int]]) -> LabelScores:
+def top_n_label_scores(lm: RemoteLanguageModel, prompt: str, labels_ids: Sequence[Sequence[int]]) -> LabelScores:
     """Sum of log p(label tokens | prompt) for every label, token by token from the server's top N.
 
     Each token's log-probability is read from the next-token top N after the prompt and the label's
