@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.core.knobs import SAMPLING_KNOBS, SEED
+from playground.core.knobs import SAMPLING_KNOBS
 from playground.core.service import ModelService
 from playground.language.sampling_settings import SamplingSettings
 from playground.views.inside_the_model import (
     KIND_CHOICES, best_of_n_view, lens_view, sampler_order_view, structured_view,
 )
 from tabs.common import (
-    knob_input, language_event, load_language, local_model_turns, model_picker, settings_parameter, user_errors,
+    language_event, load_language, local_model_turns, prompt_and_knobs, settings_parameter, user_errors,
 )
 
 TITLE = "Inside the language model"
@@ -30,13 +30,7 @@ def build(service: ModelService) -> None:
     language = language_event(service)
     limits = service.settings.limits
     gr.Markdown(INTRO)
-    with gr.Row():
-        model_choice = model_picker(service, "language")
-        chat_template = gr.Checkbox(False, label="Use the chat template", info="for instruct models; plain text otherwise")
-    prompt_box = gr.Textbox("The capital of France is", label="Prompt", lines=2, max_length=limits.max_prompt_chars)
-    with gr.Row():
-        knob_inputs = [knob_input(knob) for knob in SAMPLING_KNOBS]
-        seed_box = knob_input(SEED)
+    model_choice, chat_template, prompt_box, knob_inputs, seed_box = prompt_and_knobs(service)
 
     with gr.Tab("Structured output"):
         with gr.Row():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.core.knobs import SAMPLING_KNOBS, SEED
+from playground.core.knobs import SAMPLING_KNOBS
 from playground.core.service import ModelService
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.sampling_requests import MAX_FORCED_CHARS, Steer
@@ -13,7 +13,7 @@ from playground.views.sampling import (
     steer_view, step_text, steps_view, sweep_view,
 )
 from tabs.common import (
-    CHEAP_EVENT, knob_input, language_event, load_language, local_model_turns, model_picker, settings_parameter,
+    CHEAP_EVENT, language_event, load_language, local_model_turns, prompt_and_knobs, settings_parameter,
     user_errors,
 )
 
@@ -30,13 +30,7 @@ def build(service: ModelService) -> None:
     language = language_event(service)  # queue settings of the events that run a language model
     limits = service.settings.limits
     gr.Markdown(INTRO)
-    with gr.Row():
-        model_choice = model_picker(service, "language")
-        chat_template = gr.Checkbox(False, label="Use the chat template", info="for instruct models; plain text otherwise")
-    prompt_box = gr.Textbox("The capital of France is", label="Prompt", lines=2, max_length=limits.max_prompt_chars)
-    with gr.Row():
-        knob_inputs = [knob_input(knob) for knob in SAMPLING_KNOBS]
-        seed_box = knob_input(SEED)
+    model_choice, chat_template, prompt_box, knob_inputs, seed_box = prompt_and_knobs(service)
 
     with gr.Tab("Next token"):
         show = gr.Button("Show the next-token distribution", variant="primary")

@@ -178,6 +178,10 @@ class GrammarProcessor(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         start = time.perf_counter()
+        if input_ids.shape[1] - self.prompt_width < max(self.fed):  # the batcher ran the request again from its start
+            for matcher in self.matchers:
+                matcher.reset()
+            self.fed, self.ended = [0] * len(self.matchers), [False] * len(self.matchers)
         masks = []
         for row, matcher in enumerate(self.matchers):
             new = input_ids[row, self.prompt_width + self.fed[row]:].tolist()

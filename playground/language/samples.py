@@ -40,6 +40,8 @@ class _LogProbRecorder(LogitsProcessor):
     def on_step(self, new: list[list[int]]) -> None:
         """The batcher's report after each draw: every row's tokens so far (finished rows stop growing)."""
         for row, tokens in enumerate(new):
+            if len(tokens) < len(self.log_probs[row]):  # the batcher ran the request again from its start
+                del self.log_probs[row][len(tokens) - 1:]
             if len(tokens) > len(self.log_probs[row]):
                 self.log_probs[row].append(float(self.last[row, tokens[-1]]))
 
