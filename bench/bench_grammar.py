@@ -17,7 +17,8 @@ from playground.core.registry import SMOLLM2_SOURCE
 from playground.core.service import ModelService
 from playground.core.settings import load_settings
 from playground.language.generation import encode_prompt
-from playground.language.grammar import GrammarProcessor, matcher_for, parse_constraint
+from playground.language.constraints import parse_constraint
+from playground.language.grammar import GrammarProcessor, matcher_for
 from playground.language.sampling import end_token_ids
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.samples import draw_samples

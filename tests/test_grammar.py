@@ -13,8 +13,9 @@ from transformers import LogitsProcessorList
 
 from playground.core.errors import PlaygroundError
 from playground.language.generation import encode_prompt
+from playground.language.constraints import parse_constraint
 from playground.language.grammar import (
-    GrammarProcessor, allowed_tokens, engine_tokenizer, matcher_for, parse_constraint, vocab_width,
+    GrammarProcessor, allowed_tokens, engine_grammar, engine_tokenizer, matcher_for, vocab_width,
 )
 from playground.language.sampling import end_token_ids
 from playground.language.sampling_settings import SamplingSettings
@@ -46,12 +47,12 @@ def test_grammar_stage_keeps_exactly_the_engines_allowed_set(smollm2):
     grammar = stages[2]
     # A matcher built here, straight from llguidance, not through the playground's compile step.
     engine = engine_tokenizer(smollm2.tokenizer, vocab_width(smollm2.model))
-    expected = allowed_tokens(LLMatcher(engine, constraint.grammar()), grammar.scores.shape[-1])
+    expected = allowed_tokens(LLMatcher(engine, engine_grammar(constraint)), grammar.scores.shape[-1])
     assert torch.equal(grammar.kept, expected)
     assert 0 < grammar.survivors < 100 and grammar.removed_mass > 0
     assert abs(float(grammar.probs.sum()) - 1) < 1e-5 and float(grammar.probs[~expected].sum()) == 0
     # Every kept token is one the engine accepts as the next token.
-    checker = LLMatcher(engine, constraint.grammar())
+    checker = LLMatcher(engine, engine_grammar(constraint))
     assert all(checker.validate_tokens([token]) == 1 for token in torch.nonzero(expected)[:, 0].tolist())
 
 

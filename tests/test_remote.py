@@ -21,7 +21,7 @@ from playground.language import chain_of_thought as cot
 from playground.language.few_shot import FewShotRequest, PromptFormat, Example, LABELS, AS_GIVEN, run_few_shot
 from playground.language.best_of_n import SCORES, BestOfN
 from playground.language.few_shot_sweep import sweep
-from playground.language.grammar import parse_constraint
+from playground.language.constraints import parse_constraint
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.remote.endpoint import RemoteEndpoint
 from playground.language.remote.openai_api import RemoteServerError

@@ -23,10 +23,10 @@ if TYPE_CHECKING:
 
     from playground.core import budget
     from playground.language.results import (
-        BatchOutput, Generation, LabelScores, NextToken, RenderedPrompt, ScoredSamples, SearchResult, SweepColumn,
+        BatchOutput, Generation, LabelScores, Lens, NextToken, RenderedPrompt, ScoredSamples, SearchResult,
+        SweepColumn,
     )
-    from playground.language.grammar import Constraint
-    from playground.language.logit_lens import Lens
+    from playground.language.constraints import Constraint
     from playground.language.sampling_settings import SamplingSettings
 
 

@@ -4,21 +4,17 @@ The grammar engine is llguidance (the one behind llama.cpp's and vLLM's guidance
 says which tokens keep the text on a path the constraint allows, and the grammar stage removes all the others
 (their mass is renormalised away, exactly like a top-k cut). We never parse the grammar ourselves.
 
-Whether a finished text obeys the constraint is checked independently of the engine: `json` + `jsonschema`
-for a schema, Python's `re` for a regular expression, equality for choices.
+What a constraint is, and whether a finished text obeys it, lives in `playground.language.constraints`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-import jsonschema
 import llguidance
 import llguidance.hf
 import numpy as np
@@ -26,85 +22,14 @@ import torch
 from llguidance import LLMatcher
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from playground.core import checks
-from playground.core.errors import PlaygroundError
+from playground.language.constraints import KIND_LABELS, Constraint, GrammarError
 
 if TYPE_CHECKING:
     from playground.language.local import LocalLanguageModel
 
-KINDS = ("json_schema", "regex", "choice")
-KIND_LABELS = {"json_schema": "JSON schema", "regex": "regular expression", "choice": "choices"}
 # llguidance's JSON default allows any whitespace between tokens, and a small model then pads with newlines
 # until it runs out of tokens: one fixed spacing keeps the output compact (and still any valid JSON layout).
 _JSON_LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-
-
-class GrammarError(PlaygroundError):
-    """A constraint that cannot be used: the message says what is wrong with it."""
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """What the output must be. `spec` is the schema (JSON text), the pattern, or the choices one per line."""
-
-    kind: str
-    spec: str
-
-    @property
-    def schema(self) -> dict | bool:
-        return json.loads(self.spec)
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        return tuple(line for line in self.spec.splitlines() if line.strip())
-
-    def grammar(self) -> str:
-        """The constraint in llguidance's grammar format."""
-        if self.kind == "json_schema":
-            return LLMatcher.grammar_from_json_schema(self.schema, overrides=_JSON_LAYOUT)
-        if self.kind == "regex":
-            return llguidance.grammar_from("regex", self.spec)
-        return llguidance.grammar_from("choice", json.dumps(list(self.choices)))
-
-    def validates(self, text: str) -> bool:
-        """Whether a finished text obeys the constraint, checked without the grammar engine."""
-        if self.kind == "json_schema":
-            try:
-                value = json.loads(text)
-            except ValueError:
-                return False
-            return jsonschema.validators.validator_for(self.schema)(self.schema).is_valid(value)
-        if self.kind == "regex":
-            return re.fullmatch(self.spec, text) is not None
-        return text in self.choices
-
-
-def parse_constraint(kind: str, spec: str, max_chars: int) -> Constraint:
-    """A constraint from what a person typed, or a `GrammarError` that says what is wrong."""
-    if kind not in KINDS:
-        raise GrammarError(f"Unknown kind of constraint {str(kind)[:40]!r}; use one of: {', '.join(KINDS)}.")
-    label = KIND_LABELS[kind]
-    checks.text(spec, label, max_chars, required=True)
-    constraint = Constraint(kind, spec.strip() if kind != "regex" else spec)
-    if kind == "json_schema":
-        try:
-            schema = constraint.schema
-        except ValueError as error:
-            raise GrammarError(f"The JSON schema is not valid JSON: {error}.") from None
-        if not isinstance(schema, (dict, bool)):
-            raise GrammarError("A JSON schema must be a JSON object, such as {\"type\": \"object\"}.")
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.SchemaError as error:
-            raise GrammarError(f"This is not a valid JSON schema: {error.message}.") from None
-    elif kind == "regex":
-        try:
-            re.compile(spec)
-        except re.error as error:
-            raise GrammarError(f"The regular expression does not compile: {error}.") from None
-    elif not constraint.choices:
-        raise GrammarError("Give at least one non-empty choice, one per line.")
-    return constraint
 
 
 _engine_tokenizers: "weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict[int, llguidance.LLTokenizer]]" = (
@@ -139,10 +64,19 @@ def allowed_tokens(matcher: LLMatcher, vocab_size: int) -> torch.Tensor:
     return torch.from_numpy(bits[:vocab_size].astype(bool))
 
 
+def engine_grammar(constraint: Constraint) -> str:
+    """The constraint in llguidance's grammar format."""
+    if constraint.kind == "json_schema":
+        return LLMatcher.grammar_from_json_schema(constraint.schema, overrides=_JSON_LAYOUT)
+    if constraint.kind == "regex":
+        return llguidance.grammar_from("regex", constraint.spec)
+    return llguidance.grammar_from("choice", json.dumps(list(constraint.choices)))
+
+
 def compile_constraint(engine: llguidance.LLTokenizer, constraint: Constraint) -> LLMatcher:
     """A matcher at the start of the text; `GrammarError` if the engine refuses the constraint or it admits
     no text (llguidance accepts such grammars and would only ever allow the end token)."""
-    matcher = LLMatcher(engine, constraint.grammar())
+    matcher = LLMatcher(engine, engine_grammar(constraint))
     if matcher.is_error():  # the constructor never raises: it records the error
         raise GrammarError(f"The grammar engine refused this {KIND_LABELS[constraint.kind]}: "
                            f"{_engine_message(matcher.get_error())}.")

@@ -11,9 +11,8 @@ from playground.core.errors import PlaygroundError
 from playground.core.settings import Limits
 from playground.language.backend import LanguageBackend
 from playground.language.best_of_n import BestOfN
-from playground.language.grammar import KIND_LABELS, parse_constraint
-from playground.language.logit_lens import Lens
-from playground.language.results import NextToken, RenderedPrompt
+from playground.language.constraints import KIND_LABELS, parse_constraint
+from playground.language.results import Lens, NextToken, RenderedPrompt
 from playground.language.sampler_order import OrderComparison, compare_orders
 from playground.language.samples import samples_cost
 from playground.language.sampling_settings import SamplingSettings

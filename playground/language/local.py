@@ -27,11 +27,12 @@ from playground.language import batches, label_scoring, logit_lens, steps, sweep
 from playground.language import samples as samples_module
 from playground.language.backend import Capabilities
 from playground.language.batcher import Batcher
-from playground.language.grammar import Constraint, GrammarProcessor, allowed_tokens, matcher_for
+from playground.language.constraints import Constraint
+from playground.language.grammar import GrammarProcessor, allowed_tokens, matcher_for
 from playground.language.generation import encode_prompt, generate
 from playground.language.weights import weights_location
 from playground.language.results import (
-    BatchOutput, Generation, LabelScores, NextToken, RenderedPrompt, ScoredSamples, SearchResult, SweepColumn,
+    BatchOutput, Generation, LabelScores, Lens, NextToken, RenderedPrompt, ScoredSamples, SearchResult, SweepColumn,
 )
 from playground.language.sampling import TRANSFORMERS_ORDER, end_token_ids, next_token_stages
 from playground.language.sampling_settings import SamplingSettings
@@ -192,7 +193,7 @@ class LocalLanguageModel:
         stages = next_token_stages(logits, prompt.ids, settings, allowed=allowed_tokens(matcher, logits.shape[-1]))
         return NextToken(stages, functools.partial(readable_token, self.tokenizer))
 
-    def logit_lens(self, prompt: RenderedPrompt) -> logit_lens.Lens:
+    def logit_lens(self, prompt: RenderedPrompt) -> Lens:
         with self.batcher.turn():  # one pass keeping every layer's hidden states: not a shared batch
             return logit_lens.logit_lens(self, prompt.ids, functools.partial(readable_token, self.tokenizer))
 

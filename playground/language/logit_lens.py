@@ -10,13 +10,13 @@ because running it on all layers as one batch changes the floating-point roundin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 
 from playground.core.errors import PlaygroundError
 from playground.core.stopping import check_wanted
+from playground.language.results import Lens
 
 if TYPE_CHECKING:
     from playground.language.local import LocalLanguageModel
@@ -69,38 +69,6 @@ def layer_logits(model: torch.nn.Module, hidden_states: tuple[torch.Tensor, ...]
         for index, hidden in enumerate(hidden_states):
             check_wanted()
             yield transform(head(hidden if index == last else norm(hidden)))
-
-
-@dataclass(frozen=True)
-class Lens:
-    positions: tuple[str, ...]  # readable input tokens; position i predicts the token after it
-    layers: tuple[str, ...]  # "embeddings", "layer 1", ... "layer L"
-    top_ids: torch.Tensor  # (layers, positions) each layer's favourite next token at each position
-    top_probs: torch.Tensor  # (layers, positions) its probability
-    last_top_ids: torch.Tensor  # (layers, TOP_TOKENS) the favourites at the last position
-    last_top_probs: torch.Tensor  # (layers, TOP_TOKENS)
-    answer_probs: torch.Tensor  # (layers,) the final answer's probability at the last position
-    label: Callable[[int], str]  # a token id -> readable text
-
-    @property
-    def answer_id(self) -> int:
-        """The model's own favourite next token (the last layer's top token at the last position)."""
-        return int(self.top_ids[-1, -1])
-
-    @property
-    def first_layer(self) -> int | None:
-        """The first layer (index into `layers`) at which the final answer is the top token."""
-        hits = (self.top_ids[:, -1] == self.answer_id).nonzero()
-        return int(hits[0, 0]) if hits.numel() else None
-
-    @property
-    def settled_layer(self) -> int:
-        """The layer from which on the final answer stays the top token up to the last."""
-        tops = self.top_ids[:, -1].tolist()
-        index = len(tops) - 1
-        while index > 0 and tops[index - 1] == self.answer_id:
-            index -= 1
-        return index
 
 
 def logit_lens(lm: LocalLanguageModel, prompt_ids: torch.Tensor, label: Callable[[int], str]) -> Lens:

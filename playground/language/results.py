@@ -122,3 +122,35 @@ class ScoredSamples:
     @property
     def tokens(self) -> int:
         return sum(row.tokens for row in self.rows)
+
+
+@dataclass(frozen=True)
+class Lens:
+    positions: tuple[str, ...]  # readable input tokens; position i predicts the token after it
+    layers: tuple[str, ...]  # "embeddings", "layer 1", ... "layer L"
+    top_ids: torch.Tensor  # (layers, positions) each layer's favourite next token at each position
+    top_probs: torch.Tensor  # (layers, positions) its probability
+    last_top_ids: torch.Tensor  # (layers, TOP_TOKENS) the favourites at the last position
+    last_top_probs: torch.Tensor  # (layers, TOP_TOKENS)
+    answer_probs: torch.Tensor  # (layers,) the final answer's probability at the last position
+    label: Callable[[int], str]  # a token id -> readable text
+
+    @property
+    def answer_id(self) -> int:
+        """The model's own favourite next token (the last layer's top token at the last position)."""
+        return int(self.top_ids[-1, -1])
+
+    @property
+    def first_layer(self) -> int | None:
+        """The first layer (index into `layers`) at which the final answer is the top token."""
+        hits = (self.top_ids[:, -1] == self.answer_id).nonzero()
+        return int(hits[0, 0]) if hits.numel() else None
+
+    @property
+    def settled_layer(self) -> int:
+        """The layer from which on the final answer stays the top token up to the last."""
+        tops = self.top_ids[:, -1].tolist()
+        index = len(tops) - 1
+        while index > 0 and tops[index - 1] == self.answer_id:
+            index -= 1
+        return index

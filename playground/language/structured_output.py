@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from playground.language.grammar import Constraint
+from playground.language.constraints import Constraint
 from playground.language.results import ScoredSamples
 
 VALID, INVALID, CUT_OFF = "valid", "invalid", "cut off"  # a cut-off text may be a valid one unfinished

@@ -12,7 +12,7 @@ from playground.core.settings import Limits
 from playground.language import inside_the_model as requests
 from playground.language.backend import LanguageBackend
 from playground.language.best_of_n import SCORES, BestOfN
-from playground.language.logit_lens import Lens
+from playground.language.results import Lens
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.structured_output import Comparison
 from playground.language.token_text import visible

@@ -23,13 +23,12 @@ from playground.core.registry import ModelSpec
 from playground.core.settings import Settings
 from playground.language.backend import Capabilities
 from playground.language.remote import operations
-from playground.language.grammar import Constraint
-from playground.language.logit_lens import Lens
+from playground.language.constraints import Constraint
 from playground.language.remote.endpoint import RemoteEndpoint
 from playground.language.remote.structured import structured_fields
 from playground.language.remote.openai_api import Completion, OpenAIClient, RemoteServerError, RetryPolicy, completion_from
 from playground.language.results import (
-    BatchOutput, Generation, LabelScores, NextToken, RenderedPrompt, RowOutput, ScoredSamples, SearchResult,
+    BatchOutput, Generation, LabelScores, Lens, NextToken, RenderedPrompt, RowOutput, ScoredSamples, SearchResult,
     SweepColumn,
 )
 from playground.language.sampling import TRANSFORMERS_ORDER

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from playground.core.errors import PlaygroundError
-from playground.language.grammar import Constraint
+from playground.language.constraints import Constraint
 
 # The same compact layout the local grammar uses (`grammar._JSON_LAYOUT`): ", " between items, ": " after keys.
 _GBNF_BASICS = r'''
