@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from playground.core.errors import PlaygroundError
-from playground.core.knobs import Knob
+from playground.core.knobs import SAMPLING_KNOBS, SEED, Knob
 from playground.core.service import ModelService
 from playground.core.stopping import watched, watching
 from playground.language.backend import LanguageBackend
@@ -112,6 +112,20 @@ def knob_input(knob: Knob, **overrides: Any) -> gr.Slider | gr.Number:
     if knob.integer:
         return gr.Number(precision=0, **args)
     return gr.Slider(step=knob.step, **args)
+
+
+def prompt_and_knobs(service: ModelService, prompt: str = "The capital of France is"
+                     ) -> tuple[gr.Dropdown, gr.Checkbox, gr.Textbox, list[gr.Slider | gr.Number], gr.Number]:
+    """What opens the sampling tabs: the model, the chat-template choice, the prompt, the sampling knobs (in
+    `SAMPLING_KNOBS` order) and the seed."""
+    with gr.Row():
+        model_choice = model_picker(service, "language")
+        chat_template = gr.Checkbox(False, label="Use the chat template", info="for instruct models; plain text otherwise")
+    prompt_box = gr.Textbox(prompt, label="Prompt", lines=2, max_length=service.settings.limits.max_prompt_chars)
+    with gr.Row():
+        knob_inputs = [knob_input(knob) for knob in SAMPLING_KNOBS]
+        seed_box = knob_input(SEED)
+    return model_choice, chat_template, prompt_box, knob_inputs, seed_box
 
 
 def settings_parameter(parameter: str, names: Sequence[str], build: Callable[..., Any]) -> Callable[[Callable], Callable]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import gradio as gr
 
-from playground.core.knobs import SAMPLING_KNOBS, SEED
+from playground.core.knobs import SAMPLING_KNOBS
 from playground.core.service import ModelService
 from playground.language.sampling_settings import SamplingSettings
+from playground.language.sampling_requests import MAX_FORCED_CHARS, Steer
 from playground.views.sampling import (
-    STAGE_COLUMNS, STEP_COLUMNS, next_token_view, search_view, step_text, steps_view, sweep_view,
+    ALTERNATIVE_COLUMNS, STAGE_COLUMNS, STEP_COLUMNS, current_alternatives, next_token_view, search_view,
+    steer_view, step_text, steps_view, sweep_view,
 )
 from tabs.common import (
-    knob_input, language_event, load_language, local_model_turns, model_picker, settings_parameter, user_errors,
+    CHEAP_EVENT, language_event, load_language, local_model_turns, prompt_and_knobs, settings_parameter,
+    user_errors,
 )
 
 TITLE = "Sampling knobs"
@@ -27,13 +30,7 @@ def build(service: ModelService) -> None:
     language = language_event(service)  # queue settings of the events that run a language model
     limits = service.settings.limits
     gr.Markdown(INTRO)
-    with gr.Row():
-        model_choice = model_picker(service, "language")
-        chat_template = gr.Checkbox(False, label="Use the chat template", info="for instruct models; plain text otherwise")
-    prompt_box = gr.Textbox("The capital of France is", label="Prompt", lines=2, max_length=limits.max_prompt_chars)
-    with gr.Row():
-        knob_inputs = [knob_input(knob) for knob in SAMPLING_KNOBS]
-        seed_box = knob_input(SEED)
+    model_choice, chat_template, prompt_box, knob_inputs, seed_box = prompt_and_knobs(service)
 
     with gr.Tab("Next token"):
         show = gr.Button("Show the next-token distribution", variant="primary")
@@ -48,6 +45,17 @@ def build(service: ModelService) -> None:
             n_tokens = gr.Number(20, label="N", precision=0, minimum=1, maximum=limits.max_new_tokens)
             restart = gr.Button("Start over")
         steps_html = gr.HTML(step_text(None, ""))
+        with gr.Row():
+            forced_box = gr.Textbox(label="Force a token", placeholder="one token, with its leading space: ' Paris'",
+                                    max_length=MAX_FORCED_CHARS)
+            force_button = gr.Button("Force this token")
+            back_button = gr.Button("Go back one step")
+        alternatives = gr.Dataframe(headers=ALTERNATIVE_COLUMNS, interactive=False, elem_id="sampling-alternatives",
+                                    label="Each step's likeliest tokens: click one to continue from it instead")
+        with gr.Row():
+            picked_step = gr.Number(1, label="Step", precision=0, minimum=1)
+            picked_alternative = gr.Number(1, label="Alternative", precision=0, minimum=1, maximum=5)
+            pick_button = gr.Button("Continue from this alternative")
         steps_table = gr.Dataframe(headers=STEP_COLUMNS, label="Each token and its alternatives", interactive=False)
     with gr.Tab("Temperature sweep"):
         with gr.Row():
@@ -100,6 +108,40 @@ def build(service: ModelService) -> None:
             service.step_sessions.drop(request.session_hash)
         return step_text(None, ""), None
 
+    def steer(model, prompt, use_chat_template, sampling, seed, change, request, progress):
+        lm = load_language(service, model, progress)
+        return steer_view(lm, service.step_sessions, request.session_hash, prompt, use_chat_template, sampling, seed,
+                          change, limits)
+
+    @user_errors
+    @local_model_turns(service)
+    @knobs
+    def force_token(model, prompt, use_chat_template, sampling, seed, forced_token, request: gr.Request,
+                    progress=gr.Progress()):
+        return steer(model, prompt, use_chat_template, sampling, seed, Steer(force=forced_token), request, progress)
+
+    @user_errors
+    @local_model_turns(service)
+    @knobs
+    def step_back(model, prompt, use_chat_template, sampling, seed, request: gr.Request, progress=gr.Progress()):
+        return steer(model, prompt, use_chat_template, sampling, seed, Steer(back=True), request, progress)
+
+    @user_errors
+    @local_model_turns(service)
+    @knobs
+    def continue_from_alternative(model, prompt, use_chat_template, sampling, seed, step, alternative,
+                                  request: gr.Request, progress=gr.Progress()):
+        return steer(model, prompt, use_chat_template, sampling, seed, Steer(step=step, alternative=alternative),
+                     request, progress)
+
+    def pick_cell(event: gr.SelectData):
+        row, column = event.index
+        return row + 1, max(column, 1)
+
+    @user_errors
+    def alternatives_now(model, request: gr.Request):
+        return current_alternatives(load_language(service, model, None), service.step_sessions, request.session_hash)
+
     @user_errors
     @local_model_turns(service)
     @settings_parameter("sampling", [knob.name for knob in SAMPLING_KNOBS[1:]],
@@ -119,9 +161,21 @@ def build(service: ModelService) -> None:
           trigger_mode="always_last", **language)
     step_inputs = [model_choice, prompt_box, chat_template, *knob_inputs, seed_box]
     step_outputs = [steps_html, steps_table]
-    run_n.click(generate_steps, [*step_inputs, n_tokens], step_outputs, api_name="generate_steps", **language)
-    step_one.click(step_one_token, step_inputs, step_outputs, api_name="step_one_token", **language)
-    restart.click(start_over, None, step_outputs, api_name="start_over", queue=False)
+    for event in (run_n.click(generate_steps, [*step_inputs, n_tokens], step_outputs, api_name="generate_steps",
+                              **language),
+                  step_one.click(step_one_token, step_inputs, step_outputs, api_name="step_one_token", **language)):
+        event.then(alternatives_now, model_choice, alternatives, api_visibility="private", **CHEAP_EVENT)
+    restart.click(start_over, None, step_outputs, api_name="start_over", queue=False).then(
+        lambda: None, None, alternatives, api_visibility="private", queue=False)
+    steer_outputs = [*step_outputs, alternatives]
+    force_button.click(force_token, [*step_inputs, forced_box], steer_outputs, api_name="force_token", **language)
+    forced_box.submit(force_token, [*step_inputs, forced_box], steer_outputs, api_visibility="private", **language)
+    back_button.click(step_back, step_inputs, steer_outputs, api_name="step_back", **language)
+    pick_button.click(continue_from_alternative, [*step_inputs, picked_step, picked_alternative], steer_outputs,
+                      api_name="continue_from_alternative", **language)
+    alternatives.select(pick_cell, None, [picked_step, picked_alternative], api_visibility="private",
+                        **CHEAP_EVENT).then(continue_from_alternative, [*step_inputs, picked_step, picked_alternative],
+                                            steer_outputs, api_visibility="private", **language)
     run_sweep.click(sweep, [model_choice, prompt_box, chat_template, *knob_inputs[1:], temperature_list, sample_count,
                             sweep_tokens, seed_box], [sweep_samples, diversity], api_name="sweep", **language)
     run_search.click(compare_search, [model_choice, prompt_box, chat_template, beam_count, search_tokens], searches,

@@ -19,7 +19,9 @@ from playground.core.service import ModelService
 from playground.core.settings import Settings, load_settings
 from playground.language import chain_of_thought as cot
 from playground.language.few_shot import FewShotRequest, PromptFormat, Example, LABELS, AS_GIVEN, run_few_shot
+from playground.language.best_of_n import SCORES, BestOfN
 from playground.language.few_shot_sweep import sweep
+from playground.language.constraints import parse_constraint
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.remote.endpoint import RemoteEndpoint
 from playground.language.remote.openai_api import RemoteServerError
@@ -199,6 +201,50 @@ def test_beam_search_over_remote_explains_why_not(remote_service, remote_client)
         remote_client.predict(names(remote_service)[0], "Hello", False, 3, 8, api_name="/compare_search")
 
 
+# ---- inside the language model: the server's own structured output, best-of-N by its logprobs -------------
+
+PERSON = ('{"type": "object", "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"}},'
+          ' "required": ["name", "age"], "additionalProperties": false}')
+
+
+@pytest.mark.parametrize("kind, spec", [("json_schema", PERSON), ("choice", "red\ngreen\nblue")])
+def test_the_servers_structured_output_obeys_the_constraint_every_time(remote, kind, spec):
+    constraint = parse_constraint(kind, spec, 8000)
+    prompt = remote.render_prompt("Describe a person as a JSON object with a name and an age.", True)
+    drawn = remote.sample_scored(prompt, SamplingSettings(1.0), 40, 6, 0, constraint)
+    assert all(row.ended and constraint.validates(row.text) for row in drawn.rows), [r.text for r in drawn.rows]
+    assert drawn.grammar_seconds is None  # the server masks: its time is not ours to split out
+
+
+def test_structured_output_and_best_of_n_over_the_api(remote_service, remote_client):
+    model = names(remote_service)[0]
+    summary, chart, table = remote_client.predict(
+        model=model, prompt="Pick a colour:", constraint_kind="choices", constraint="red\ngreen\nblue",
+        constrained_samples=3, constrained_tokens=6, seed=0, api_name="/structured_output")
+    assert "with the grammar 3 of 3" in summary and "grammar stage" in chart and "not part of the OpenAI API" in chart
+    with pytest.raises(Exception, match="GBNF, not regular expressions"):
+        remote_client.predict(model=model, constraint_kind="regular expression", constraint="[0-9]+",
+                              api_name="/structured_output")
+    with pytest.raises(Exception, match="logit lens .* is not part of the OpenAI API"):
+        remote_client.predict(model=model, api_name="/logit_lens")
+
+
+def test_best_of_n_over_a_server_scores_by_its_logprobs_and_repeats(remote):
+    prompt = remote.render_prompt("Write a one-line slogan for a bakery.", True)
+    drawn = remote.sample_scored(prompt, SamplingSettings(1.0), 12, 4, 3)
+    result = BestOfN(drawn)
+    assert all(row.log_prob < 0 and row.tokens > 0 for row in drawn.rows)
+    for by in SCORES:
+        scores = [result.score(c, by) for c in result.candidates]
+        assert result.chosen(by) == scores.index(max(scores))
+    again = remote.sample_scored(prompt, SamplingSettings(1.0), 12, 4, 3)
+    assert [r.text for r in again.rows] == [r.text for r in drawn.rows]
+    assert [r.log_prob for r in again.rows] == pytest.approx([r.log_prob for r in drawn.rows], abs=1e-4)
+    # Each score is the sum of what the server reports for the tokens it drew.
+    completion = remote.complete(prompt.text, 12, SamplingSettings(1.0), seed=3, logprobs=1)
+    assert drawn.rows[0].log_prob == pytest.approx(sum(completion.token_logprobs), abs=1e-4)
+
+
 # ---- few-shot and chain of thought ------------------------------------------------------------------------
 
 SENTIMENT = FewShotRequest(
@@ -285,7 +331,8 @@ def test_cot_accuracy_over_the_api(remote_service, remote_client):
 # ---- a room typing nonsense -----------------------------------------------------------------------------
 
 LANGUAGE_ENDPOINTS = {"/next_token", "/generate_steps", "/step_one_token", "/sweep", "/compare_search",
-                      "/build_prompt", "/run_few_shot", "/sweep_shots", "/cot_compare", "/cot_accuracy"}
+                      "/build_prompt", "/run_few_shot", "/sweep_shots", "/cot_compare", "/cot_accuracy",
+                      "/structured_output", "/best_of_n", "/sampler_order", "/logit_lens", "/force_token"}
 
 
 def test_language_endpoints_over_a_server_survive_hostile_input(remote_client, remote_app_url, tmp_path, capsys):
@@ -300,6 +347,8 @@ def test_language_endpoints_over_a_server_survive_hostile_input(remote_client, r
         # Penalty 1, not the slider's cheapest 0.5: below 1, llama-cpp-python can loop past max_tokens on the
         # Arabic text to the end of its context (40 s a request; see README). The penalty itself is still fuzzed.
         "repetition_penalty": 1.0,
+        # Issue 19's views: two short samples a call (the server draws them; the fuzz is about the input).
+        "constrained_samples": 1, "constrained_tokens": 4, "candidates": 2, "candidate_tokens": 4,
     }
     start = time.perf_counter()
     results, unhandled, seconds = fuzz_endpoints(remote_client, remote_app_url, [image], image, LANGUAGE_ENDPOINTS,

@@ -49,6 +49,7 @@ class Limits:
     max_sweep_temperatures: int = 6  # sampling tab: columns of one temperature sweep
     max_sweep_new_tokens: int = 64  # sampling tab: tokens per sweep sample (samples x temperatures of them)
     max_beams: int = 8  # sampling tab: beam search width
+    max_lens_tokens: int = 128  # logit lens: prompt tokens (the output head runs once per layer on each)
     max_tokenizers: int = 10  # tokenizer tab: tokenizers compared in one request
     max_languages: int = 40  # tokenizer tab: language rows in one request
     max_queue_size: int = 200  # model requests waiting beyond this are refused with a "busy" message

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
     from playground.core import budget
     from playground.language.results import (
-        BatchOutput, Generation, LabelScores, NextToken, RenderedPrompt, SearchResult, SweepColumn,
+        BatchOutput, Generation, LabelScores, Lens, NextToken, RenderedPrompt, ScoredSamples, SearchResult,
+        SweepColumn,
     )
+    from playground.language.constraints import Constraint
     from playground.language.sampling_settings import SamplingSettings
 
 
@@ -40,6 +42,8 @@ class Capabilities:
     takes_turns: bool  # requests must run one at a time (a local model: shared seed and memory)
     label_scores_exact: bool  # False: a label token outside the top N is scored as an upper bound
     knobs_after_sampling: bool  # it reports probabilities after the knobs as well as the model's own
+    # Its hidden states and every step's whole distribution: the logit lens, the grammar mask, steering a token.
+    internals: bool = False
     why_not: str = ""  # what it is built on, for messages: "the OpenAI API"
     what_it_is: str = "this model"  # how messages name it: "an inference server"
     computed_by: str = ""  # who computes, in notices: "llama.cpp server"
@@ -110,3 +114,26 @@ class LanguageBackend(Protocol):
     def score_labels(self, prompts: Sequence[RenderedPrompt],
                      labels_ids: Sequence[Sequence[int]]) -> Iterator[LabelScores]:
         """Per prompt, in order, the log-likelihood of each label's tokens after it."""
+
+    # ---- inside the model (the "Inside the language model" tab, and steering in step-by-step)
+    def sample_scored(self, prompt: RenderedPrompt, settings: SamplingSettings, max_new_tokens: int, samples: int,
+                      seed: int, constraint: Constraint | None = None) -> ScoredSamples:
+        """`samples` seeded continuations, each with the model's own log-probability of its tokens; with
+        `constraint`, each obeys it (a local model masks with llguidance, a server uses its own structured
+        output, or `capabilities.unsupported` where it has none for that kind of constraint)."""
+
+    def grammar_stage(self, prompt: RenderedPrompt, settings: SamplingSettings, constraint: Constraint) -> NextToken:
+        """The next-token chain with the constraint's "grammar" stage; needs `internals`."""
+
+    def logit_lens(self, prompt: RenderedPrompt) -> Lens:
+        """Each layer's next-token prediction at every position; needs `internals`."""
+
+    def force_token(self, session: Any, settings: SamplingSettings, text: str, max_total: int) -> Any:
+        """Append the one token `text` is to a step session and continue from it; needs `internals`."""
+
+    def step_back(self, session: Any) -> Any:
+        """Undo a step session's last token (the seed's draws rewind with it)."""
+
+    def choose_alternative(self, session: Any, settings: SamplingSettings, step: int, alternative: int,
+                           max_total: int) -> Any:
+        """Go back to before `step` (1-based) and force its `alternative`-th shown candidate (0-based)."""

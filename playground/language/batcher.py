@@ -385,7 +385,7 @@ class Batcher:
         if job.unwanted():
             job.result.set_exception(Stopped("Stopped: this request was cancelled or its page was closed."))
             return True
-        return not any(job.unfinished) or len(job.new[0]) >= job.max_new_tokens
+        return not any(job.unfinished) or max(len(new) for new in job.new) >= job.max_new_tokens
 
     def _serve_waiting_forwards(self) -> None:
         """Between generation steps, answer the next-token and scoring requests that came meanwhile: a

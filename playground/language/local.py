@@ -23,22 +23,25 @@ from playground.core.errors import PlaygroundError
 from playground.core.knobs import SAMPLING_KNOBS
 from playground.core.registry import ModelSpec
 from playground.core.settings import Limits, Settings
-from playground.language import batches, label_scoring, steps, sweep
+from playground.language import batches, label_scoring, logit_lens, steps, sweep
+from playground.language import samples as samples_module
 from playground.language.backend import Capabilities
 from playground.language.batcher import Batcher
+from playground.language.constraints import Constraint
+from playground.language.grammar import GrammarProcessor, allowed_tokens, matcher_for
 from playground.language.generation import encode_prompt, generate
 from playground.language.weights import weights_location
 from playground.language.results import (
-    BatchOutput, Generation, LabelScores, NextToken, RenderedPrompt, SearchResult, SweepColumn,
+    BatchOutput, Generation, LabelScores, Lens, NextToken, RenderedPrompt, ScoredSamples, SearchResult, SweepColumn,
 )
-from playground.language.sampling import TRANSFORMERS_ORDER, next_token_stages
+from playground.language.sampling import TRANSFORMERS_ORDER, end_token_ids, next_token_stages
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.token_text import readable_token
 
 LOCAL = Capabilities(
     full_vocabulary=True, top_n=None, beam_search=True, sampler_order=TRANSFORMERS_ORDER,
     knobs=tuple(knob.name for knob in SAMPLING_KNOBS), takes_turns=False, label_scores_exact=True,
-    knobs_after_sampling=True,
+    knobs_after_sampling=True, internals=True,
 )
 
 
@@ -174,6 +177,42 @@ class LocalLanguageModel:
             with self.batcher.turn():  # released between prompts: others' requests run in between
                 scores = label_scoring.label_log_likelihoods(self, prompt.ids, labels_ids, prefix)
             yield LabelScores(scores, bounded)
+
+    # ---- inside the model
+
+    def sample_scored(self, prompt: RenderedPrompt, settings: SamplingSettings, max_new_tokens: int, samples: int,
+                      seed: int, constraint: Constraint | None = None) -> ScoredSamples:
+        grammar = None
+        if constraint is not None:
+            matcher = matcher_for(self, constraint)
+            grammar = GrammarProcessor([matcher.deep_copy() for _ in range(samples)], prompt.token_count,
+                                       end_token_ids(self))
+        return samples_module.draw_samples(self, prompt.ids, settings, samples, max_new_tokens, seed, grammar)
+
+    def grammar_stage(self, prompt: RenderedPrompt, settings: SamplingSettings, constraint: Constraint) -> NextToken:
+        """At the start of the constrained text: the tokens the engine allows are kept, the rest removed."""
+        matcher = matcher_for(self, constraint)
+        logits = self.batcher.next_token_logits(prompt.ids[0].tolist())
+        stages = next_token_stages(logits, prompt.ids, settings, allowed=allowed_tokens(matcher, logits.shape[-1]))
+        return NextToken(stages, functools.partial(readable_token, self.tokenizer))
+
+    def logit_lens(self, prompt: RenderedPrompt) -> Lens:
+        with self.batcher.turn():  # one pass keeping every layer's hidden states: not a shared batch
+            return logit_lens.logit_lens(self, prompt.ids, functools.partial(readable_token, self.tokenizer))
+
+    def force_token(self, session: steps.StepSession, settings: SamplingSettings, text: str,
+                    max_total: int) -> steps.StepSession:
+        token_id = steps.token_of_text(self, text)
+        with self.batcher.turn():  # the session's own KV cache, as in `advance`
+            return steps.force(self, session, settings, token_id, max_total)
+
+    def step_back(self, session: steps.StepSession) -> steps.StepSession:
+        return steps.back(session)
+
+    def choose_alternative(self, session: steps.StepSession, settings: SamplingSettings, step: int, alternative: int,
+                           max_total: int) -> steps.StepSession:
+        with self.batcher.turn():
+            return steps.choose_alternative(self, session, settings, step, alternative, max_total)
 
 
 def _id_lists(prompts: Sequence[RenderedPrompt]) -> list[list[int]]:

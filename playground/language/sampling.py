@@ -113,11 +113,15 @@ class Stage:
 
 
 def next_token_stages(logits: torch.Tensor, input_ids: torch.Tensor, settings: SamplingSettings,
-                      order: Sequence[str] = TRANSFORMERS_ORDER) -> list[Stage]:
+                      order: Sequence[str] = TRANSFORMERS_ORDER, allowed: torch.Tensor | None = None) -> list[Stage]:
     """Every stage from the raw logits (vocab,) or (1, vocab) to the distribution that is sampled.
 
     `order` is the order the knobs are applied in: transformers' by default; an inference server
     may use its own (llama.cpp applies temperature last).
+
+    `allowed` (vocab,) bool, from a grammar (`playground.language.grammar`), adds a "grammar" stage that
+    removes every other token, right after the repetition penalty: where `generate` runs a processor
+    passed in `logits_processor` (after its own processors, before the sampling warpers).
 
     `input_ids` (1, n) is the whole sequence so far, which the repetition penalty reads. With
     temperature 0 the last stage is one-hot on the argmax (the first one on ties, as `torch.argmax`
@@ -131,6 +135,9 @@ def next_token_stages(logits: torch.Tensor, input_ids: torch.Tensor, settings: S
         if processor is not None:
             scores = processor(input_ids, scores)
         stages.append(Stage(name, knob, processor is not None, scores, previous=stages[-1]))
+        if name == "repetition penalty" and allowed is not None:
+            scores = scores.masked_fill(~allowed.to(scores.device).reshape(1, -1), float("-inf"))
+            stages.append(Stage("grammar", "tokens the constraint allows", True, scores, previous=stages[-1]))
     if settings.greedy:
         temperature = next(stage for stage in stages if stage.name == "temperature")
         temperature.active = True

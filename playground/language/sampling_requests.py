@@ -6,6 +6,7 @@ Everything a visitor typed is checked here, before any model work; the backends 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Hashable
 
 from playground.core import budget, checks
@@ -17,6 +18,7 @@ from playground.language.step_sessions import StepSessionStore
 from playground.language.sweep import parse_temperatures
 
 STEPS_LOWER = "fewer tokens at once, or a shorter prompt"
+MAX_FORCED_CHARS = 200  # one token's text is far shorter
 
 
 def next_token(lm: LanguageBackend, prompt: str, use_chat_template: bool, settings: SamplingSettings,
@@ -29,6 +31,20 @@ def next_token(lm: LanguageBackend, prompt: str, use_chat_template: bool, settin
     return lm.next_token(rendered, settings)
 
 
+def _owners_session(lm: LanguageBackend, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
+                    use_chat_template: bool, seed: int, limits: Limits):
+    """The owner's step session, or a new one when the model, prompt, template choice or seed changed."""
+    identity = (lm.name, prompt, bool(use_chat_template), seed)
+    session = sessions.get(owner) if owner is not None else None
+    if session is not None and session.identity != identity:
+        sessions.drop(owner)  # a new prompt: free the old cache before building the new one
+        session = None
+    if session is None:
+        rendered = lm.render_prompt(checks.prompt(prompt, limits), bool(use_chat_template))
+        session = lm.start_steps(identity, rendered, checks.seed(seed))
+    return session
+
+
 def continue_steps(lm: LanguageBackend, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
                    use_chat_template: bool, settings: SamplingSettings, seed: int, tokens: int, limits: Limits):
     """Continue the owner's step session by `tokens` tokens; a new model, prompt, template choice or seed starts
@@ -39,20 +55,52 @@ def continue_steps(lm: LanguageBackend, sessions: StepSessionStore, owner: Hasha
     """
     settings = settings.validated()
     tokens = checks.new_tokens(tokens, limits)
-    identity = (lm.name, prompt, bool(use_chat_template), seed)
-    session = sessions.get(owner) if owner is not None else None
+    session = _owners_session(lm, sessions, owner, prompt, use_chat_template, seed, limits)
     keep = sessions.put if owner is not None else lambda *_: None
-    if session is not None and session.identity != identity:
-        sessions.drop(owner)  # a new prompt: free the old cache before building the new one
-        session = None
-    if session is None:
-        rendered = lm.render_prompt(checks.prompt(prompt, limits), bool(use_chat_template))
-        session = lm.start_steps(identity, rendered, checks.seed(seed))
     budget.check(lm.steps_cost(session, tokens, limits.max_new_tokens), limits, "These steps", STEPS_LOWER)
     try:
         lm.advance(session, settings, tokens, limits.max_new_tokens)
     finally:
         keep(owner, session)  # the tokens drawn so far stay, even if this request was stopped midway
+    return session
+
+
+@dataclass(frozen=True)
+class Steer:
+    """What a person did to the step-by-step text: force a typed token, go back one step, or pick
+    alternative `alternative` (1-based, as shown) of step `step`."""
+
+    force: str | None = None
+    back: bool = False
+    step: object = None
+    alternative: object = None
+
+
+def steer(lm: LanguageBackend, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
+          use_chat_template: bool, settings: SamplingSettings, seed: int, change: Steer, limits: Limits):
+    """Apply `change` to the owner's step session (a new one for a new model, prompt or seed, as in
+    `continue_steps`). One forward pass at most: priced like one step."""
+    settings = settings.validated()
+    if not lm.capabilities.internals:
+        raise lm.capabilities.unsupported("Steering (forcing a token, going back, picking an alternative)",
+                                          "pick a local model to steer")
+    step = alternative = 0
+    if change.step is not None:
+        step = checks.whole_number(change.step, "The step", 1, limits.max_new_tokens)
+        alternative = checks.whole_number(change.alternative, "The alternative", 1, 5)
+    session = _owners_session(lm, sessions, owner, prompt, use_chat_template, seed, limits)
+    keep = sessions.put if owner is not None else lambda *_: None
+    budget.check(lm.steps_cost(session, 1, limits.max_new_tokens), limits, "This step", STEPS_LOWER)
+    try:
+        if change.back:
+            lm.step_back(session)
+        elif change.step is not None:
+            lm.choose_alternative(session, settings, step, alternative - 1, limits.max_new_tokens)
+        else:
+            checks.text(change.force, "token to force", MAX_FORCED_CHARS)  # kept as typed: a space is a token
+            lm.force_token(session, settings, change.force, limits.max_new_tokens)
+    finally:
+        keep(owner, session)
     return session
 
 

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from playground.core import checks
+from playground.core.errors import PlaygroundError
 from playground.core.stopping import check_wanted
 from playground.language.sampling_settings import SamplingSettings
-from playground.language.sampling import draw_token, end_token_ids, last_logits, next_token_stages
+from playground.language.sampling import Stage, draw_token, end_token_ids, last_logits, next_token_stages
 from playground.language.token_text import readable_token
 
 if TYPE_CHECKING:  # the local backend calls these with itself
@@ -26,6 +27,7 @@ ALTERNATIVES = 5  # candidates shown per generated token
 
 @dataclass(frozen=True)
 class Candidate:
+    token_id: int
     token: str
     raw_probability: float  # the model's own probability
     probability: float  # after the knobs: what the draw used
@@ -42,6 +44,7 @@ class Step:
     entropy_bits: float  # of the distribution the token was drawn from
     survivors: int
     alternatives: tuple[Candidate, ...]
+    forced: bool = False  # chosen by the person, not drawn
 
 
 @dataclass
@@ -57,6 +60,8 @@ class StepSession:
     cached: int = 0
     steps: list[Step] = field(default_factory=list)
     finished: str = ""  # why no more tokens can come, once that is so
+    # The generator's state before each step, so going back one step draws the same token again.
+    generator_states: list[torch.Tensor] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.ids = self.prompt_ids
@@ -78,13 +83,15 @@ def _next_logits(lm: LocalLanguageModel, session: StepSession) -> torch.Tensor:
     return logits
 
 
-def _step(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings) -> Step:
-    stages = next_token_stages(_next_logits(lm, session), session.ids, settings)
-    token_id = draw_token(stages, session.generator)
+def _distribution(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings) -> list[Stage]:
+    return next_token_stages(_next_logits(lm, session), session.ids, settings)
+
+
+def _append(lm: LocalLanguageModel, session: StepSession, stages: list[Stage], token_id: int, forced: bool) -> Step:
     raw, final = stages[0].probs, stages[-1].probs
     top = torch.topk(final, ALTERNATIVES)  # ties in the final stage keep the raw order
     candidates = tuple(
-        Candidate(readable_token(lm.tokenizer, i), float(raw[i]), float(p))
+        Candidate(i, readable_token(lm.tokenizer, i), float(raw[i]), float(p))
         for p, i in zip(top.values.tolist(), top.indices.tolist()) if p > 0
     )
     step = Step(
@@ -97,10 +104,77 @@ def _step(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettin
         entropy_bits=stages[-1].entropy_bits,
         survivors=stages[-1].survivors,
         alternatives=candidates,
+        forced=forced,
     )
     session.ids = torch.cat([session.ids, torch.tensor([[token_id]], device=session.ids.device)], dim=1)
     session.steps.append(step)
     return step
+
+
+def _step(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings) -> Step:
+    stages = _distribution(lm, session, settings)
+    session.generator_states.append(session.generator.get_state())
+    return _append(lm, session, stages, draw_token(stages, session.generator), forced=False)
+
+
+def token_of_text(lm: LocalLanguageModel, text: object) -> int:
+    """The one token a typed text is, or a message saying how many it is."""
+    if not isinstance(text, str) or text == "":
+        raise PlaygroundError("Type the token to force (a space counts: ' Paris' and 'Paris' are different tokens).")
+    ids = lm.tokenizer(text, add_special_tokens=False).input_ids
+    if len(ids) != 1:
+        pieces = " | ".join(readable_token(lm.tokenizer, i) for i in ids[:12])
+        raise PlaygroundError(f"{text[:40]!r} is {len(ids)} tokens for {lm.name} ({pieces}), not one: force one "
+                              "token at a time, or click an alternative in the table.")
+    return int(ids[0])
+
+
+def back(session: StepSession, steps: int = 1) -> StepSession:
+    """Undo the last `steps` tokens: the text, the cache and the random generator return to where they were,
+    so stepping again draws the same tokens (with the same knobs)."""
+    for _ in range(min(steps, len(session.steps))):
+        session.steps.pop()
+        session.ids = session.ids[:, :-1]
+        if session.generator_states:
+            session.generator.set_state(session.generator_states.pop())
+    keep = session.ids.shape[1] - 1  # the cache must leave at least the last token to feed
+    if session.cache is not None and session.cached > keep:
+        try:
+            session.cache.crop(keep - session.cached)  # transformers 5: a negative count removes that many
+            session.cached = keep
+        except (RuntimeError, ValueError):  # a sliding-window cache that kept no past: recompute it instead
+            session.cache, session.cached = None, 0
+    session.finished = ""
+    return session
+
+
+def force(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings, token_id: int,
+          max_total: int) -> StepSession:
+    """Append `token_id` as the next token, whatever its probability, and keep its step (marked forced) with
+    the probabilities the knobs gave it. It draws nothing, so later draws stay those of the seed."""
+    settings = settings.validated()
+    vocabulary = lm.model.get_output_embeddings().weight.shape[0]
+    if isinstance(token_id, bool) or not isinstance(token_id, int) or not 0 <= token_id < vocabulary:
+        raise PlaygroundError(f"There is no token {token_id!r} in {lm.name}'s vocabulary of {vocabulary:,}.")
+    if len(session.steps) >= max_total or session.ids.shape[1] >= lm.context_length:
+        raise PlaygroundError("This text has reached its length limit: go back a step or start over first.")
+    check_wanted()
+    _append(lm, session, _distribution(lm, session, settings), token_id, forced=True)
+    session.generator_states.append(session.generator.get_state())
+    session.finished = _why_finished(lm, session, end_token_ids(lm), max_total)
+    return session
+
+
+def choose_alternative(lm: LocalLanguageModel, session: StepSession, settings: SamplingSettings, step: int,
+                       alternative: int, max_total: int) -> StepSession:
+    """Go back to before step `step` (1-based) and force its `alternative`-th candidate (0-based) instead."""
+    if not 1 <= step <= len(session.steps):
+        raise PlaygroundError(f"There is no step {step}: this text has {len(session.steps)}.")
+    candidates = session.steps[step - 1].alternatives
+    if not 0 <= alternative < len(candidates):
+        raise PlaygroundError(f"Step {step} has {len(candidates)} alternatives shown; pick one of them.")
+    back(session, len(session.steps) - step + 1)
+    return force(lm, session, settings, candidates[alternative].token_id, max_total)
 
 
 def _why_finished(lm: LocalLanguageModel, session: StepSession, end_tokens: set[int], max_total: int) -> str:

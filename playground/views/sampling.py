@@ -19,7 +19,9 @@ from playground.language.backend import Capabilities, LanguageBackend
 from playground.language.remote.operations import RemoteStepSession
 from playground.language.results import NextToken, SearchResult, SweepColumn
 from playground.language.sampling import Stage, descending_order, tail_points
-from playground.language.sampling_requests import continue_steps, greedy_vs_beams, next_token, temperature_sweep
+from playground.language.sampling_requests import (
+    Steer, continue_steps, greedy_vs_beams, next_token, steer, temperature_sweep,
+)
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.step_sessions import StepSessionStore
 from playground.language.steps import StepSession
@@ -29,6 +31,8 @@ TOP_ROWS = 12  # tokens shown in the stage chart (the model's favourites and the
 STAGE_COLUMNS = ["stage", "knob", "surviving tokens", "entropy (bits)", "mass removed", "top token", "top probability"]
 STEP_COLUMNS = ["step", "token", "model probability", "probability drawn with", "model rank", "entropy (bits)",
                 "alternatives"]
+ALTERNATIVE_COLUMNS = ["step", "1", "2", "3", "4", "5"]
+FORCED = " (forced)"
 
 
 def _percent(p: float) -> str:
@@ -143,14 +147,17 @@ def step_text(session: StepSession | None, prompt: str) -> str:
     if session is None or not session.steps:
         return '<div id="sampling-steps">Press <b>Step one token</b> or <b>Run N tokens</b> to start.</div>'
     spans = [_token_span(step.text if step.text and "\ufffd" not in step.text else step.token, step.raw_probability,
-                         _step_title(step)) for step in session.steps]
-    return _steps_html(prompt, spans, session.finished, "Darker orange = the model found the token less likely. "
-                       "Hover a token for its probability and the alternatives.")
+                         ("forced: " if step.forced else "") + _step_title(step), step.forced)
+             for step in session.steps]
+    return _steps_html(prompt, spans, session.finished, "Darker orange = the model found the token less likely; "
+                       "an outlined token was forced. Hover a token for its probability and the alternatives.")
 
 
-def _token_span(text: str, probability: float, title: str) -> str:
-    return (f'<span title="{html.escape(title)}" style="background:{_token_colour(probability)};'
-            f'border-radius:3px;white-space:pre-wrap">{html.escape(text)}</span>')
+def _token_span(text: str, probability: float, title: str, forced: bool = False) -> str:
+    outline = ";outline:2px solid #7c3aed" if forced else ""
+    marker = ' class="smp-forced"' if forced else ""
+    return (f'<span{marker} title="{html.escape(title)}" style="background:{_token_colour(probability)};'
+            f'border-radius:3px;white-space:pre-wrap{outline}">{html.escape(text)}</span>')
 
 
 def _steps_html(prompt: str, spans: list[str], finished: str, legend: str) -> str:
@@ -165,9 +172,17 @@ def step_table(session: StepSession | None) -> pd.DataFrame:
     rows = []
     for number, step in enumerate(session.steps if session else [], start=1):
         alternatives = ", ".join(f"{c.token} {_percent(c.probability)}" for c in step.alternatives)
-        rows.append([number, step.token, round(step.raw_probability, 4), round(step.probability, 4), step.raw_rank,
-                     _bits(step.entropy_bits), alternatives])
+        rows.append([number, step.token + (FORCED if step.forced else ""), round(step.raw_probability, 4),
+                     round(step.probability, 4), step.raw_rank, _bits(step.entropy_bits), alternatives])
     return pd.DataFrame(rows, columns=STEP_COLUMNS)
+
+
+def alternatives_table(session: StepSession | None) -> pd.DataFrame:
+    """Per step, the five likeliest tokens after the knobs: a cell to click to continue from it instead."""
+    rows = [[number] + [f"{c.token} {_percent(c.probability)}" for c in step.alternatives]
+            + [""] * (len(ALTERNATIVE_COLUMNS) - 1 - len(step.alternatives))
+            for number, step in enumerate(session.steps if session else [], start=1)]
+    return pd.DataFrame(rows, columns=ALTERNATIVE_COLUMNS)
 
 
 def sweep_tables(columns: list[SweepColumn]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -261,3 +276,18 @@ def sweep_view(lm: LanguageBackend, prompt: str, use_chat_template: bool, settin
 def search_view(lm: LanguageBackend, prompt: str, use_chat_template: bool, beams: int, new_tokens: int,
                 limits: Limits) -> pd.DataFrame:
     return search_table(greedy_vs_beams(lm, prompt, use_chat_template, beams, new_tokens, limits))
+
+
+def steer_view(lm: LanguageBackend, sessions: StepSessionStore, owner: Hashable | None, prompt: str,
+               use_chat_template: bool, settings: SamplingSettings, seed: int, change: Steer, limits: Limits
+               ) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """The owner's step session after forcing a token, going back or picking an alternative (see `steer`)."""
+    session = steer(lm, sessions, owner, prompt, use_chat_template, settings, seed, change, limits)
+    return step_text(session, prompt), step_table(session), alternatives_table(session)
+
+
+def current_alternatives(lm: LanguageBackend, sessions: StepSessionStore, owner: Hashable | None) -> pd.DataFrame:
+    """The owner's alternatives table as it stands (after a step or a restart); empty where none can be picked
+    (a server's steps cannot be steered)."""
+    session = sessions.get(owner) if owner is not None and lm.capabilities.internals else None
+    return alternatives_table(session)

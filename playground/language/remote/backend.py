@@ -23,10 +23,13 @@ from playground.core.registry import ModelSpec
 from playground.core.settings import Settings
 from playground.language.backend import Capabilities
 from playground.language.remote import operations
+from playground.language.constraints import Constraint
 from playground.language.remote.endpoint import RemoteEndpoint
+from playground.language.remote.structured import structured_fields
 from playground.language.remote.openai_api import Completion, OpenAIClient, RemoteServerError, RetryPolicy, completion_from
 from playground.language.results import (
-    BatchOutput, Generation, LabelScores, NextToken, RenderedPrompt, RowOutput, SearchResult, SweepColumn,
+    BatchOutput, Generation, LabelScores, Lens, NextToken, RenderedPrompt, RowOutput, ScoredSamples, SearchResult,
+    SweepColumn,
 )
 from playground.language.sampling import TRANSFORMERS_ORDER
 from playground.language.sampling_settings import SamplingSettings
@@ -98,7 +101,7 @@ class RemoteLanguageModel:
         return fields
 
     def _payload(self, prompt: str, max_tokens: int, settings: SamplingSettings | None, seed: int | None,
-                 logprobs: int | None, stop: tuple[str, ...]) -> dict[str, Any]:
+                 logprobs: int | None, stop: tuple[str, ...], extra: dict[str, Any] | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.endpoint.model, "prompt": prompt, "max_tokens": max_tokens,
                                    **self.sampling_fields(settings or SamplingSettings(temperature=0))}
         if seed is not None:
@@ -107,11 +110,12 @@ class RemoteLanguageModel:
             payload["logprobs"] = logprobs
         if stop:
             payload["stop"] = list(stop)[:4]  # OpenAI's API takes at most four stop strings
-        return payload
+        return payload | (extra or {})
 
     def complete(self, prompt: str, max_tokens: int, settings: SamplingSettings | None = None, *, seed: int | None = None,
-                 logprobs: int | None = None, stop: tuple[str, ...] = ()) -> Completion:
-        payload = self._payload(prompt, max_tokens, settings, seed, logprobs, stop)
+                 logprobs: int | None = None, stop: tuple[str, ...] = (), extra: dict[str, Any] | None = None
+                 ) -> Completion:
+        payload = self._payload(prompt, max_tokens, settings, seed, logprobs, stop, extra)
         return completion_from(self.client.post("/completions", payload), self.endpoint.base_url)
 
     def stream_text(self, prompt: str, max_tokens: int, settings: SamplingSettings, *, seed: int | None = None,
@@ -183,6 +187,34 @@ class RemoteLanguageModel:
 
     def beam_search(self, prompt: RenderedPrompt, beams: int, max_new_tokens: int) -> list[SearchResult]:
         raise self.capabilities.unsupported("Beam search", "pick a local model for this comparison")
+
+    # ---- inside the model: what a server returns (texts and their log-probabilities), not its internals
+
+    def sample_scored(self, prompt: RenderedPrompt, settings: SamplingSettings, max_new_tokens: int, samples: int,
+                      seed: int, constraint: Constraint | None = None) -> ScoredSamples:
+        extra = structured_fields(self.endpoint.server, constraint) if constraint is not None else None
+        return operations.sample_scored(self, prompt.text, settings, max_new_tokens, samples, seed, extra)
+
+    def grammar_stage(self, prompt: RenderedPrompt, settings: SamplingSettings, constraint: Constraint) -> NextToken:
+        raise self.capabilities.unsupported(
+            "The grammar stage (the tokens the constraint removes from the whole vocabulary)",
+            "the samples below use the server's own structured output; pick a local model to see the mask")
+
+    def logit_lens(self, prompt: RenderedPrompt) -> Lens:
+        raise self.capabilities.unsupported("The logit lens (each layer's hidden state)",
+                                            "pick a local model to look inside it")
+
+    def force_token(self, session: operations.RemoteStepSession, settings: SamplingSettings, text: str,
+                    max_total: int) -> operations.RemoteStepSession:
+        raise self.capabilities.unsupported("Forcing a token (every step's whole distribution)",
+                                            "pick a local model to steer")
+
+    def step_back(self, session: operations.RemoteStepSession) -> operations.RemoteStepSession:
+        raise self.capabilities.unsupported("Going back a step", "pick a local model to steer")
+
+    def choose_alternative(self, session: operations.RemoteStepSession, settings: SamplingSettings, step: int,
+                           alternative: int, max_total: int) -> operations.RemoteStepSession:
+        raise self.capabilities.unsupported("Continuing from an alternative", "pick a local model to steer")
 
     def score_labels(self, prompts: Sequence[RenderedPrompt],
                      labels_ids: Sequence[Sequence[int]]) -> Iterator[LabelScores]:

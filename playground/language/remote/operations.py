@@ -23,7 +23,7 @@ from playground.core import checks
 from playground.core.errors import PlaygroundError
 from playground.core.stopping import check_wanted
 from playground.language.remote.openai_api import Completion
-from playground.language.results import Generation, LabelScores, SweepColumn
+from playground.language.results import Generation, LabelScores, ScoredRow, ScoredSamples, SweepColumn
 from playground.language.sampling import TRANSFORMERS_ORDER, Stage, next_token_stages
 from playground.language.sampling_settings import SamplingSettings
 
@@ -170,6 +170,22 @@ def generate_many(lm: RemoteLanguageModel, prompts: Sequence[str], sampling: Sam
     jobs = [lambda p=p, s=s: generate_text(lm, p, sampling, max_new_tokens, seed + s, stop)
             for p in prompts for s in range(samples)]
     return parallel(jobs)
+
+
+def sample_scored(lm: RemoteLanguageModel, prompt: str, sampling: SamplingSettings, max_new_tokens: int,
+                  samples: int, seed: int, extra: dict | None = None) -> ScoredSamples:
+    """`samples` continuations (seeds seed, seed+1, ...) sent together, each with the log-probability the
+    server reports for every token it drew (`logprobs`); `extra` adds fields (its structured output)."""
+    check_fits(lm, prompt, max_new_tokens)
+    start = time.perf_counter()
+    jobs = [lambda s=s: lm.complete(prompt, max_new_tokens, sampling, seed=seed + s, logprobs=1, extra=extra)
+            for s in range(samples)]
+    rows = []
+    for completion in parallel(jobs):
+        log_probs = [lp for lp in completion.token_logprobs if lp is not None]
+        tokens = completion.completion_tokens or len(completion.tokens)
+        rows.append(ScoredRow(completion.text, tokens, float(sum(log_probs)), completion.finish_reason == "stop"))
+    return ScoredSamples(tuple(rows), time.perf_counter() - start, max((r.tokens for r in rows), default=0), None)
 
 
 @dataclass(frozen=True)
