@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,13 +100,39 @@ def serve_files_safely(demo: gr.Blocks, limits: Limits) -> None:
         return await preprocess_data(block_fn, inputs, state, explicit_call)
 
     demo.preprocess_data = uploads_only
+    # Gradio saves a result image (`save_pil_to_cache`) by truncating and rewriting a file named by its content:
+    # the same image twice at once (a grid re-sent as it grows, a room on one preset) rewrote a file while it
+    # was being served, and a browser got it cut off. Every result image is now written whole, once.
+    processing_utils.save_pil_to_cache = _save_image_whole
+
+
+def _write_whole(data: bytes, name: str, folder: Path) -> str:
+    """`data` at folder/<its hash>/<name>: written under a temporary name and renamed into place, so the file
+    is whole whenever it exists, and never rewritten while served. A file handed out again is touched, so
+    Gradio's cleanup (which ages files by ctime) does not delete it on its first use's schedule."""
+    home = folder / processing_utils.hash_bytes(data)
+    home.mkdir(exist_ok=True, parents=True)
+    path = (home / Path(name).name).resolve()
+    if path.exists():
+        os.utime(path)
+        return str(path)
+    handle, staging = tempfile.mkstemp(dir=home, prefix=f".{path.name}.")
+    with os.fdopen(handle, "wb") as file:
+        file.write(data)
+    os.replace(staging, path)
+    return str(path)
+
+
+def _save_image_whole(img: Any, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+    """`processing_utils.save_pil_to_cache`, with the same arguments and file names, written whole."""
+    return _write_whole(processing_utils.encode_pil_to_bytes(img, format), f"{name}.{format}", Path(cache_dir))
 
 
 def keep(name: str, data: bytes) -> str:
     """A file the server made for a visitor (a result image, a CSV of results), written once into the upload
     folder and served from there: the same content reuses one file, and Gradio's scheduled cleanup
     (`upload_cleanup`) deletes it with the uploads. No temporary directory is left behind."""
-    return processing_utils.save_bytes_to_cache(data, name, cache_dir=str(upload_folder()))
+    return _write_whole(data, name, upload_folder())
 
 
 def shipped(path: str | Path) -> str:

@@ -12,7 +12,7 @@ import pytest
 from playground.core.availability import OPEN_CLIP_HUB_REPOS
 from playground.core.errors import ModelUnavailableError
 from playground.core.service import ModelService
-from playground.core.settings import load_settings
+from playground.core.settings import MODEL_KINDS, load_settings
 from serving.zero_gpu import DURATIONS, MAX_SECONDS, MIN_SECONDS, gpu_events, run_model_events_on_gpu, zero_gpu_enabled
 from tabs.common import availability_note, model_choices
 
@@ -47,6 +47,12 @@ def test_a_click_on_a_model_that_cannot_load_answers_at_once_in_one_sentence(bui
         message = str(refused.value)
         assert message.count(". ") == 0 and message.endswith(".") and not re.search(r"[.:;,]{2}", message)
         assert f"--kind {kind} --model" in message and "prefetch" in message
+
+
+def test_every_kind_of_built_in_model_has_an_offline_answer(builtin_service):
+    for kind in MODEL_KINDS:
+        for name in builtin_service.registry.names(kind):  # a cache check per kind: none raises
+            assert isinstance(builtin_service.availability(kind, name).loadable, bool)
 
 
 def test_every_tokenizer_the_install_step_fetches_loads_offline(builtin_service):

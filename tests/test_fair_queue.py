@@ -30,7 +30,9 @@ QUEUE_SIZE, SESSIONS = 6, 10
 
 @pytest.fixture(scope="module")
 def guarded(test_settings: Settings):
-    limits = replace(test_settings.limits, max_queue_size=QUEUE_SIZE, max_sessions=SESSIONS)
+    # Four language jobs run at once (the batch's rows), so a burst of twenty fills the queue's six places.
+    limits = replace(test_settings.limits, max_queue_size=QUEUE_SIZE, max_sessions=SESSIONS,
+                     max_batch_rows=4, remote_concurrency=4)
     service = ModelService(replace(test_settings, limits=limits))
     with launched_app(service) as url:
         yield url, service

@@ -258,3 +258,31 @@ def test_offline_tokenizer_messages_name_no_server_folder(base_settings, tmp_pat
     with pytest.raises(PlaygroundError, match="no offline copy in the tokenizer files folder") as refused:
         ModelService(settings).load_spec(ModelSpec("tokenizer", "r50k", "tiktoken:r50k_base"))
     assert str(tmp_path) not in str(refused.value)
+
+
+def test_a_result_image_is_never_rewritten_while_it_is_served(app_url, tmp_path):
+    """The same image saved again (a grid re-sent as it grows, a room on one preset) used to truncate and
+    rewrite the file being served: a client got "peer closed connection" with part of it."""
+    import threading
+
+    import numpy as np
+    from gradio import processing_utils
+    from PIL import Image
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
+    path = Path(processing_utils.save_pil_to_cache(image, str(tmp_path), format="png"))
+    whole = path.read_bytes()
+    sizes, saving = [], True
+
+    def read_while_saving() -> None:
+        while saving:
+            sizes.append(len(path.read_bytes()))
+
+    reader = threading.Thread(target=read_while_saving)
+    reader.start()
+    for _ in range(100):
+        assert processing_utils.save_pil_to_cache(image, str(tmp_path), format="png") == str(path)
+    saving = False
+    reader.join()
+    assert sizes and set(sizes) == {len(whole)} and path.read_bytes() == whole
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no staging file left behind

@@ -118,6 +118,11 @@ def diffusion_cached(repo_id: str) -> bool:
     return True
 
 
+def diffusers_model_cached(repo_id: str) -> bool:
+    """One diffusers model (a TAESD preview decoder): its config and weights at the repo's top."""
+    return _is_cached(repo_id, "config.json") and _weights_cached(repo_id, "", "diffusion_pytorch_model")
+
+
 def open_clip_repo(architecture: str, tag: str) -> tuple[str, str | None] | None:
     """(Hub repo, file or None) of an open_clip pretrained tag; None when open_clip names no Hub copy."""
     if (architecture, tag) in OPEN_CLIP_HUB_REPOS:
@@ -206,7 +211,8 @@ def availability(spec: ModelSpec, settings: Settings) -> Availability:
         return _local(spec, spec.location)
     if not settings.offline:
         return LOADABLE
-    cached = {"language": language_cached, "text_to_image": diffusion_cached}
+    cached = {"language": language_cached, "text_to_image": diffusion_cached,
+              "preview_decoder": diffusers_model_cached}
     if spec.kind == "clip":
         present = _clip(spec)
     else:
