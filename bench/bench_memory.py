@@ -183,7 +183,7 @@ def clip_gallery_accuracy(service):
 
 
 def text_to_image(service):
-    from playground.text_to_image.pipeline import ImageRequest, check_budget, generate_steps
+    from playground.text_to_image.pipeline import ImageRequest, check_budget, denoise_with_previews
     pipeline = service.load("text_to_image")
     small = ImageRequest("a cat", steps=1, width=64, height=64).validated(LIMITS)
     big = ImageRequest("a lighthouse", steps=LIMITS.max_diffusion_steps, guidance=7.5, width=LIMITS.max_image_side,
@@ -191,13 +191,13 @@ def text_to_image(service):
 
     def run() -> None:
         check_budget(pipeline, [big], LIMITS, "This image")
-        list(generate_steps(pipeline, big, "bench"))
+        list(denoise_with_previews(pipeline, big, "bench"))
 
-    return lambda: list(generate_steps(pipeline, small, "bench")), run
+    return lambda: list(denoise_with_previews(pipeline, small, "bench")), run
 
 
 def same_seed_grid(service):
-    from playground.text_to_image.pipeline import ImageRequest, check_budget, generate_steps, grid_requests
+    from playground.text_to_image.pipeline import ImageRequest, check_budget, denoise_with_previews, grid_requests
     pipeline = service.load("text_to_image")
     side = LIMITS.max_image_side
     base = ImageRequest("a lighthouse", steps=1, width=side, height=side).validated(LIMITS)
@@ -205,11 +205,12 @@ def same_seed_grid(service):
 
     def run() -> None:
         check_budget(pipeline, requests, LIMITS, "This grid")
-        images = [list(generate_steps(pipeline, request, "bench", previews=False))[-1].image for request in requests]
+        images = [list(denoise_with_previews(pipeline, request, "bench", previews=False))[-1].image
+                  for request in requests]
         assert len(images) == 9
 
     small = ImageRequest("a cat", steps=1, width=64, height=64).validated(LIMITS)
-    return lambda: list(generate_steps(pipeline, small, "bench", previews=False)), run
+    return lambda: list(denoise_with_previews(pipeline, small, "bench", previews=False)), run
 
 
 def tokenizer_corpus(service):

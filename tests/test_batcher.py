@@ -76,8 +76,8 @@ def test_label_scores_in_a_batch_equal_scoring_alone(lm):
     assert batcher.stats.largest > 3  # labels of several requests shared a pass
     for prompt, scores in zip(prompts, batched):
         alone = label_log_likelihoods(lm, torch.tensor([ids_of(lm, prompt)]), labels)
-        torch.testing.assert_close(torch.tensor(scores).exp(), alone.exp(), atol=1e-5, rtol=0)
-        torch.testing.assert_close(torch.softmax(torch.tensor(scores), 0), torch.softmax(alone, 0), atol=1e-5, rtol=0)
+        torch.testing.assert_close(scores.exp(), alone.exp(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(torch.softmax(scores, 0), torch.softmax(alone, 0), atol=1e-5, rtol=0)
 
 
 REQUESTS = [  # (prompt, knobs, seed, samples): each student's own

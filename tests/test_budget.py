@@ -29,7 +29,7 @@ from playground.language.generation import encode_prompt
 from playground.language.step_sessions import StepSessionStore
 from playground.language.steps import advance, start_session
 from playground.language.sweep import compare_search, temperature_sweep
-from playground.text_to_image.pipeline import IMAGE_LOWER, ImageRequest, check_budget, generate_steps
+from playground.text_to_image.pipeline import IMAGE_LOWER, ImageRequest, check_budget, denoise_with_previews
 from playground.tokenizers import cost as tokenizer_cost
 from playground.views.clip import classification
 from playground.language.sampling_requests import search_cost, sweep_cost as temperature_sweep_cost
@@ -224,9 +224,9 @@ def test_unwanted_work_stops_within_one_model_call(tiny, service):
     def still_wanted() -> bool:
         return len(steps) < 1
 
+    request = ImageRequest("a cat", steps=20, width=64, height=64).validated(LIMITS)
     with watching(still_wanted), pytest.raises(Stopped):
-        for event in generate_steps(pipeline, ImageRequest("a cat", steps=20, width=64, height=64).validated(LIMITS),
-                                    "tiny", previews=False):
+        for event in denoise_with_previews(pipeline, request, "tiny", previews=False):
             steps.append(event)
     assert len(steps) == 1  # the worker thread asked too: the second step never ran
 

@@ -170,15 +170,16 @@ class Batcher:
         """(1, vocab) float32 logits for the token after `ids`."""
         return self.logits(ids, 1)
 
-    def label_log_likelihoods(self, prompt: Sequence[int], labels: Sequence[Sequence[int]]) -> list[float]:
-        """Log-likelihood of each label's tokens after `prompt` (one row per label, all in shared passes)."""
+    def label_log_likelihoods(self, prompt: Sequence[int], labels: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Log-likelihood of each label's tokens after `prompt` (one row per label, all in shared passes): what
+        `label_scoring.label_log_likelihoods` computes alone, as the same one-score-per-label tensor."""
         jobs = [_Forward([list(prompt) + list(label[:-1])], keep=len(label)) for label in labels]
         results = self._submit_many(jobs)
         scores = []
         for label, logits in zip(labels, results):
             log_probs = torch.log_softmax(logits, dim=-1)
             scores.append(float(log_probs[torch.arange(len(label)), torch.as_tensor(list(label))].sum()))
-        return scores
+        return torch.tensor(scores)
 
     def generate(self, request: Continuation) -> list[list[int]]:
         """Each row's new token ids (up to and including its end token), drawn with the request's own

@@ -162,8 +162,7 @@ class LocalLanguageModel:
         setting's) share the keys and values of what they all start with instead, computed in turn."""
         exact = (False,) * len(labels_ids)
         if len(prompts) == 1:
-            scores = self.batcher.label_log_likelihoods(prompts[0].ids[0].tolist(), labels_ids)
-            yield LabelScores(torch.tensor(scores), exact)
+            yield LabelScores(self.batcher.label_log_likelihoods(prompts[0].ids[0].tolist(), labels_ids), exact)
             return
         with self.batcher.turn():
             prefix = label_scoring.shared_prefix(self, [p.ids for p in prompts])
