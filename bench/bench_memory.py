@@ -103,14 +103,14 @@ def compare_search(service):
 
 
 def _few_shot_request(labels: list[str], example_tokens: int, examples: int, query: str = ""):
-    from playground.language.few_shot import checked_request
+    from playground.language.few_shot.request import FewShotSettings
     rows = [[digits(example_tokens), labels[i % len(labels)]] for i in range(examples)]
-    return checked_request("", "", "", False, rows, query, "one of the labels", ", ".join(labels), examples,
-                           "as given", 0, LIMITS, query_required=bool(query))
+    return FewShotSettings("", "", "", False, rows, query, "one of the labels", ", ".join(labels), examples,
+                           "as given", 0).checked(LIMITS, query_required=bool(query))
 
 
 def few_shot_run(service):
-    from playground.language.few_shot import run_few_shot
+    from playground.language.few_shot.run import run_few_shot
     lm = _language(service)
     labels = [f"label {i:03d} " + "z" * 90 for i in range(100)]  # 100 labels of 100 characters, ~50 tokens
     small = _few_shot_request(labels[:2], 10, 2, "a query")
@@ -120,8 +120,8 @@ def few_shot_run(service):
 
 
 def few_shot_sweep(service):
-    from playground.language.few_shot import examples_from_rows
-    from playground.language.few_shot_sweep import sweep as sweep_items
+    from playground.language.few_shot.request import examples_from_rows
+    from playground.language.few_shot.sweep import sweep as sweep_items
     lm = _language(service)
     labels = ["Positive", "Negative", "Neutral"]
     request = _few_shot_request(labels, 30, 8)

@@ -18,8 +18,11 @@ from playground.core.registry import SMOLLM2_SOURCE, Registry
 from playground.core.service import ModelService
 from playground.core.settings import Settings, load_settings
 from playground.language import chain_of_thought as cot
-from playground.language.few_shot import FewShotRequest, PromptFormat, Example, LABELS, AS_GIVEN, run_few_shot
-from playground.language.few_shot_sweep import sweep
+from playground.language.few_shot.prompts import AS_GIVEN
+from playground.language.few_shot.request import FewShotRequest
+from playground.language.few_shot.run import run_few_shot
+from playground.language.few_shot.sweep import sweep
+from playground.language.few_shot.tasks import LABELS, Example, PromptFormat
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.remote.endpoint import RemoteEndpoint
 from playground.language.remote.openai_api import RemoteServerError

@@ -18,8 +18,10 @@ from playground.core.service import ModelService
 from playground.core.settings import Limits, load_settings
 from playground.core.stopping import Stopped, watching
 from playground.language import chain_of_thought as cot
-from playground.language import few_shot_sweep, scale
-from playground.language.few_shot import checked_request, load_tasks
+from playground.language import scale
+from playground.language.few_shot.request import FewShotSettings
+from playground.language.few_shot.sweep import accuracy_by_setting, sweep
+from playground.language.few_shot.tasks import load_tasks
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 LIMITS = Limits()
@@ -91,8 +93,8 @@ def test_cot_comparison_scores_what_evaluating_each_model_alone_scores(service):
 def test_few_shot_comparison_sweeps_k_on_every_model_with_the_same_shots(service):
     task = load_tasks()["sentiment"]
     rows = [[e.input, e.output] for e in task.examples]
-    request = checked_request(task.format.instruction, task.format.input_name, task.format.output_name, True, rows,
-                              task.query, task.answer, ", ".join(task.labels), 0, "as given", 0, LIMITS)
+    request = FewShotSettings(task.format.instruction, task.format.input_name, task.format.output_name, True, rows,
+                              task.query, task.answer, ", ".join(task.labels)).checked(LIMITS)
     eval_set = list(task.eval_set[:2])
     names = [tiny_name(service), SMOLLM2]
     updates = list(scale.compare_few_shot(service, names, request, eval_set, LIMITS))
@@ -104,7 +106,7 @@ def test_few_shot_comparison_sweeps_k_on_every_model_with_the_same_shots(service
     # The comparison's prompts are plain text whatever the tab's chat template box says: SmolLM2's numbers
     # equal its own sweep of the plain prompts.
     plain = replace(request, fmt=replace(request.fmt, use_chat_template=False))
-    alone = few_shot_sweep.accuracy_by_setting(list(few_shot_sweep.sweep(
+    alone = accuracy_by_setting(list(sweep(
         service.load("language", SMOLLM2), plain, eval_set, LIMITS, scale.shot_settings(len(rows)))))
     assert [(p.correct, p.scored) for p in final.points if p.model == SMOLLM2] == [(a.correct, a.scored) for a in alone]
 

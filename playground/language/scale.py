@@ -27,9 +27,14 @@ from playground.core.service import ModelService
 from playground.core.settings import Limits
 from playground.core.stopping import check_wanted
 from playground.language import chain_of_thought as cot
-from playground.language import few_shot_sweep
 from playground.language.backend import LanguageBackend
-from playground.language.few_shot import AS_GIVEN, Example, FewShotRequest, label_token_ids
+from playground.language.few_shot.prompts import AS_GIVEN
+from playground.language.few_shot.request import FewShotRequest
+from playground.language.few_shot.scoring import label_token_ids
+from playground.language.few_shot.sweep import (
+    SWEEP_LOWER, SweepSetting, accuracy_by_setting, answer_tokens, few_shot_sweep_cost, sweep, sweep_prompts,
+)
+from playground.language.few_shot.tasks import Example
 from playground.language.generation import encode_prompt
 from playground.language.local import context_length_of
 from playground.language.results import RenderedPrompt
@@ -243,10 +248,10 @@ def compare_cot(service: ModelService, names: Sequence[str], numbers: Sequence[i
 
 # ---- the few-shot tab: the sweep over k -------------------------------------------------------------------
 
-def shot_settings(available: int) -> list[few_shot_sweep.SweepSetting]:
+def shot_settings(available: int) -> list[SweepSetting]:
     """k = 0, 1, 4, 8 as given, capped by the examples available."""
     counts = sorted({min(k, available) for k in SHOT_COUNTS})
-    return [few_shot_sweep.SweepSetting(f"k={k}", k, AS_GIVEN) for k in counts]
+    return [SweepSetting(f"k={k}", k, AS_GIVEN) for k in counts]
 
 
 def few_shot_fairness(request: FewShotRequest) -> str:
@@ -265,15 +270,15 @@ def compare_few_shot(service: ModelService, names: Sequence[str], request: FewSh
 
     def price(prompts: PromptModel) -> budget.Cost:
         labels_ids = label_token_ids(prompts, request.labels, False) if request.labels else []
-        plan = few_shot_sweep.sweep_prompts(prompts, request, eval_set, limits, settings)
-        return few_shot_sweep.sweep_cost(prompts, plan, labels_ids, few_shot_sweep.answer_tokens(prompts, eval_set, limits))
+        plan = sweep_prompts(prompts, request, eval_set, limits, settings)
+        return few_shot_sweep_cost(prompts, plan, labels_ids, answer_tokens(prompts, eval_set, limits))
 
     def run(lm: LanguageBackend) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
         results = []
-        for result in few_shot_sweep.sweep(lm, request, eval_set, limits, settings):
+        for result in sweep(lm, request, eval_set, limits, settings):
             results.append(result)
             yield len(results), []
-        yield len(results), [(a.setting, a.correct, a.scored) for a in few_shot_sweep.accuracy_by_setting(results)]
+        yield len(results), [(a.setting, a.correct, a.scored) for a in accuracy_by_setting(results)]
 
     yield from _compare(service, specs, few_shot_fairness(request), len(settings) * len(eval_set), price,
-                        few_shot_sweep.SWEEP_LOWER, limits, run)
+                        SWEEP_LOWER, limits, run)
