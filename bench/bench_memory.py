@@ -131,26 +131,26 @@ def few_shot_sweep(service):
 
 
 def cot_compare(service):
-    from playground.language import chain_of_thought as cot
+    from playground.language.chain_of_thought import answering, evaluation, gsm8k, prompts
     lm = _language(service)
-    settings = cot.CotSettings(255, True, 8, 16, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    settings = prompts.CotSettings(255, True, 8, 16, SamplingSettings(temperature=0.7)).validated(LIMITS)
 
     def run() -> None:
-        cot.check_compare_budget(lm, cot.gsm8k_problem(1), cot.MODES, settings, LIMITS)
-        for mode in cot.MODES:
-            list(cot.stream_mode(lm, mode, cot.gsm8k_problem(1), settings))
+        answering.check_compare_budget(lm, gsm8k.gsm8k_problem(1), prompts.MODES, settings, LIMITS)
+        for mode in prompts.MODES:
+            list(answering.stream_mode(lm, mode, gsm8k.gsm8k_problem(1), settings))
 
-    warm = cot.CotSettings(2, True, 1, 2, SamplingSettings(temperature=0.7)).validated(LIMITS)
-    return lambda: list(cot.stream_mode(lm, cot.DIRECT, cot.gsm8k_problem(1), warm)), run
+    warm = prompts.CotSettings(2, True, 1, 2, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    return lambda: list(answering.stream_mode(lm, prompts.DIRECT, gsm8k.gsm8k_problem(1), warm)), run
 
 
 def cot_accuracy(service):
-    from playground.language import chain_of_thought as cot
+    from playground.language.chain_of_thought import answering, evaluation, gsm8k, prompts
     lm = _language(service)
-    settings = cot.CotSettings(256, True, 8, 5, SamplingSettings(temperature=0.7)).validated(LIMITS)
-    modes = cot.MODES[:3]
-    return (lambda: list(cot.evaluate(lm, range(1, 2), cot.MODES[:1], settings, 1, LIMITS)),
-            lambda: list(cot.evaluate(lm, range(1, 8), modes, settings, 16, LIMITS)))
+    settings = prompts.CotSettings(256, True, 8, 5, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    modes = prompts.MODES[:3]
+    return (lambda: list(evaluation.evaluate(lm, range(1, 2), prompts.MODES[:1], settings, 1, LIMITS)),
+            lambda: list(evaluation.evaluate(lm, range(1, 8), modes, settings, 16, LIMITS)))
 
 
 def _clip_labels(count: int) -> str:

@@ -14,7 +14,7 @@ import torch
 
 from playground.core import budget
 
-from playground.language import chain_of_thought as cot
+from playground.language.chain_of_thought import answering, evaluation, gsm8k, prompts
 
 from playground.language import label_scoring
 
@@ -89,16 +89,16 @@ def test_the_attacks_that_held_the_server_are_refused_before_any_model_call(smol
     labels = [f"label number {i} with some more words" for i in range(100)]
     request = few_shot_request(labels, examples=8, query="")
     eval_set = examples_from_rows([[f"item {i}", labels[i]] for i in range(40)], LIMITS, cap=40)
-    settings = cot.CotSettings(256, True, 8, 16, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    settings = prompts.CotSettings(256, True, 8, 16, SamplingSettings(temperature=0.7)).validated(LIMITS)
     clip = service.load("clip")
     attacks = [
         (lambda: sweep_view(smollm2, long_prompt, False, SamplingSettings(), "1", 16, 64, 0, LIMITS),
          "tokens held in memory at once"),
         (lambda: next(sweep(smollm2, request, eval_set, LIMITS)), "tokens through the model"),
-        (lambda: next(cot.evaluate(smollm2, range(1, 101), cot.MODES, settings, 16, LIMITS)),
+        (lambda: next(evaluation.evaluate(smollm2, range(1, 101), prompts.MODES, settings, 16, LIMITS)),
          "tokens through the model"),
-        (lambda: next(cot.evaluate(smollm2, range(1, 9), cot.MODES[:3], replace(settings, max_new_tokens=200), 1,
-                                   LIMITS)), "generation steps one after another"),
+        (lambda: next(evaluation.evaluate(smollm2, range(1, 9), prompts.MODES[:3], replace(settings, max_new_tokens=200),
+                                          1, LIMITS)), "generation steps one after another"),
         (lambda: budget.check(budget.denoising(50, 1024, 1024, guidance=True), LIMITS, "This image",
                               IMAGE_LOWER), "denoising passes"),  # priced for an SD-sized UNet (SD-Turbo's)
         (lambda: classification(clip, None, "\n".join(labels), "80 templates (OpenAI's ImageNet ensemble)", 0,
@@ -201,14 +201,15 @@ def test_unwanted_work_stops_within_one_model_call(tiny, service):
     prompt = encode_prompt(tiny, "The weather today is", False)
     request = few_shot_request(["Positive", "Negative"], examples=3, k=2)
     eval_set = examples_from_rows([[f"item {i}", "Positive"] for i in range(6)], LIMITS)
-    settings = cot.CotSettings(24, False, 2, 3, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    settings = prompts.CotSettings(24, False, 2, 3, SamplingSettings(temperature=0.7)).validated(LIMITS)
     loops = {
         "sweep": lambda: temperature_sweep(tiny, prompt, SamplingSettings(), [0.5, 1.0, 1.5], 4, 20, 0),
         "beam search": lambda: compare_search(tiny, prompt, 4, 20),
         "steps": lambda: advance(tiny, start_session(("t",), prompt, 0), SamplingSettings(), 30, 100),
         "few-shot sweep": lambda: list(sweep(tiny, request, eval_set, LIMITS)),
-        "CoT batch": lambda: list(cot.evaluate(tiny, range(1, 5), cot.MODES, settings, 4, LIMITS)),
-        "CoT compare": lambda: list(cot.stream_mode(tiny, cot.SELF_CONSISTENCY, cot.gsm8k_problem(1), settings)),
+        "CoT batch": lambda: list(evaluation.evaluate(tiny, range(1, 5), prompts.MODES, settings, 4, LIMITS)),
+        "CoT compare": lambda: list(answering.stream_mode(tiny, prompts.SELF_CONSISTENCY, gsm8k.gsm8k_problem(1),
+                                                          settings)),
     }
     for name, loop in loops.items():
         with counted(tiny.model) as work, watching(lambda: work.calls < 1):

@@ -26,7 +26,11 @@ from playground.core.registry import ModelSpec
 from playground.core.service import ModelService
 from playground.core.settings import Limits
 from playground.core.stopping import check_wanted
-from playground.language import chain_of_thought as cot
+from playground.language.chain_of_thought.evaluation import accuracy_by_mode, evaluate, evaluation_cost, evaluation_plan
+from playground.language.chain_of_thought.gsm8k import gsm8k_problem
+from playground.language.chain_of_thought.prompts import (
+    DIRECT, FEW_SHOT, SELF_CONSISTENCY, ZERO_SHOT, CotSettings, build_cot_prompt, check_modes, prompt_token_ids,
+)
 from playground.language.backend import LanguageBackend
 from playground.language.few_shot.prompts import AS_GIVEN
 from playground.language.few_shot.request import FewShotRequest
@@ -40,7 +44,7 @@ from playground.language.local import context_length_of
 from playground.language.results import RenderedPrompt
 from playground.language.weights import weights_location
 
-COT_MODES = (cot.DIRECT, cot.ZERO_SHOT, cot.FEW_SHOT)  # self-consistency samples: not one shared greedy prompt
+COT_MODES = (DIRECT, ZERO_SHOT, FEW_SHOT)  # self-consistency samples: not one shared greedy prompt
 SHOT_COUNTS = (0, 1, 4, 8)
 
 
@@ -207,39 +211,39 @@ def _compare(service: ModelService, specs: Sequence[ModelSpec], fairness: str, p
 # ---- the CoT tab: one GSM8K slice ----------------------------------------------------------------------
 
 def check_cot_modes(modes: Sequence[str] | None) -> tuple[str, ...]:
-    chosen = cot.check_modes(modes)
-    if cot.SELF_CONSISTENCY in chosen:
+    chosen = check_modes(modes)
+    if SELF_CONSISTENCY in chosen:
         raise PlaygroundError(f"Compare sizes with {', '.join(COT_MODES)}: self-consistency samples, so its "
                               "answers do not come from one shared greedy prompt.")
     return chosen
 
 
-def cot_fairness(settings: cot.CotSettings) -> str:
+def cot_fairness(settings: CotSettings) -> str:
     return (f"Every model read the same prompts (plain Q:/A: text, no chat template; few-shot CoT with "
             f"{settings.exemplars} worked GSM8K solutions) and decoded greedily (no random draws, so no seed can "
             f"differ), up to {settings.max_new_tokens} new tokens; every answer was read and scored by one rule.")
 
 
 def compare_cot(service: ModelService, names: Sequence[str], numbers: Sequence[int], modes: Sequence[str],
-                settings: cot.CotSettings, batch_size: int, limits: Limits) -> Iterator[ScaleProgress]:
+                settings: CotSettings, batch_size: int, limits: Limits) -> Iterator[ScaleProgress]:
     """GSM8K test problems `numbers` in each mode on each model, one model after another."""
     modes = check_cot_modes(modes)
     settings = replace(settings, use_chat_template=False).validated(limits, modes)
     specs = check_models(service, names)
     numbers = list(numbers)
-    problems = [cot.gsm8k_problem(number) for number in numbers]
-    plan = cot.evaluation_plan(len(problems), modes, settings, batch_size)
+    problems = [gsm8k_problem(number) for number in numbers]
+    plan = evaluation_plan(len(problems), modes, settings, batch_size)
 
     def price(prompts: PromptModel) -> budget.Cost:
-        ids = {mode: [cot.prompt_token_ids(prompts, cot.build_cot_prompt(prompts, mode, p.question, settings), settings)
+        ids = {mode: [prompt_token_ids(prompts, build_cot_prompt(prompts, mode, p.question, settings), settings)
                       for p in problems] for mode in modes}
-        return cot.evaluation_cost(ids, plan, settings)
+        return evaluation_cost(ids, plan, settings)
 
     def run(lm: LanguageBackend) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
         progress = None
-        for progress in cot.evaluate(lm, numbers, modes, settings, batch_size, limits):
+        for progress in evaluate(lm, numbers, modes, settings, batch_size, limits):
             yield sum(len(outcome.results) for outcome in progress.outcomes), []
-        accuracies = cot.accuracy_by_mode(progress.outcomes, modes)
+        accuracies = accuracy_by_mode(progress.outcomes, modes)
         yield len(numbers) * len(modes), [(a.mode, a.correct, a.scored) for a in accuracies]
 
     yield from _compare(service, specs, cot_fairness(settings), len(numbers) * len(modes), price,
