@@ -4,7 +4,6 @@ few-shot prompts show, and a typed problem with an optional reference answer."""
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,7 +16,7 @@ from playground.core.settings import Limits
 from playground.language.answers import parse_reference
 
 GSM8K_DIR = ASSETS / "gsm8k"
-DIRECT_TRIGGER = "The answer is"
+DIRECT_TRIGGER = "The answer is"  # ends every worked solution; a direct answer starts with it
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,7 @@ def gsm8k_exemplars() -> tuple[Problem, ...]:
 def gsm8k_problem(number: int | float) -> Problem:
     """GSM8K test problem `number`, counting from 1 as the table does."""
     count = len(gsm8k_test())
-    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) \
-            or number != int(number) or not 1 <= number <= count:
-        raise PlaygroundError(f"GSM8K test problems are numbered 1 to {count}; got {number!r}.")
-    return gsm8k_test()[int(number) - 1]
+    return gsm8k_test()[checks.whole_number(number, "The GSM8K test problem number", 1, count) - 1]
 
 
 def custom_problem(question: str, reference: str | None, limits: Limits) -> Problem:
