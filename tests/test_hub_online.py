@@ -16,7 +16,7 @@ import pytest
 
 from playground.core.hub import decide_hub_access, probe_hub
 from playground.core.registry import smollm2_gguf_path
-from playground.language.loader import converted_gguf_dir
+from playground.language.weights import converted_gguf_dir
 from tests.factories import REPO, TEST_MODELS, diffusion
 from tests.loopback_hub import LoopbackHub
 
