@@ -23,7 +23,7 @@ import bench.common  # noqa: F401  (environment and torchvision fix before model
 from playground.core.registry import SMOLLM2_SOURCE
 from playground.core.service import ModelService
 from playground.core.settings import load_settings
-from playground.language import chain_of_thought as cot
+from playground.language.chain_of_thought import answering, evaluation, gsm8k, prompts
 from playground.language.batches import generate_batch
 from playground.language.sampling_settings import SamplingSettings
 
@@ -58,10 +58,10 @@ def main() -> None:
 
     settings = load_settings(overrides={"models": {"language": [SMOLLM2_SOURCE]}})
     lm = ModelService(settings).load("language", MODEL)
-    cot_settings = cot.CotSettings(max_new_tokens=args.tokens)
-    problem = cot.gsm8k_problem(1)
-    prompt = cot.build_cot_prompt(lm, cot.ZERO_SHOT, problem.question, cot_settings)
-    ids = cot.prompt_token_ids(lm, prompt, cot_settings)
+    cot_settings = prompts.CotSettings(max_new_tokens=args.tokens)
+    problem = gsm8k.gsm8k_problem(1)
+    prompt = prompts.build_cot_prompt(lm, prompts.ZERO_SHOT, problem.question, cot_settings)
+    ids = prompts.prompt_token_ids(lm, prompt, cot_settings)
     greedy = SamplingSettings(temperature=0)
     print(f"{MODEL} on {lm.device}, torch threads {torch.get_num_threads()}; zero-shot CoT prompt of {len(ids)} "
           f"tokens, greedy, up to {args.tokens} new tokens")
@@ -82,7 +82,7 @@ def main() -> None:
         return result[0]
 
     def streamed_mode() -> int:
-        return list(cot.stream_mode(lm, cot.ZERO_SHOT, problem, cot_settings))[-1].new_tokens
+        return list(answering.stream_mode(lm, prompts.ZERO_SHOT, problem, cot_settings))[-1].new_tokens
 
     def unstreamed() -> int:
         return generate_batch(lm, [ids], greedy, args.tokens, stop_strings=prompt.stop_strings).new_tokens
@@ -102,14 +102,14 @@ def main() -> None:
               "  (goal <= 1.05)")
 
     limits = settings.limits
-    numbers = cot.check_problem_range(1, args.problems, limits)
-    small = cot.CotSettings(max_new_tokens=args.tokens)
+    numbers = gsm8k.check_problem_range(1, args.problems, limits)
+    small = prompts.CotSettings(max_new_tokens=args.tokens)
     for batch_size in (1, min(args.problems, limits.max_generation_batch)):
         start = time.perf_counter()
-        outcomes = list(cot.evaluate(lm, numbers, [cot.ZERO_SHOT], small, batch_size, limits))[-1].outcomes
+        outcomes = list(evaluation.evaluate(lm, numbers, [prompts.ZERO_SHOT], small, batch_size, limits))[-1].outcomes
         seconds = time.perf_counter() - start
-        tokens = sum(o.results[cot.ZERO_SHOT].new_tokens for o in outcomes)
-        right = sum(o.results[cot.ZERO_SHOT].correct is True for o in outcomes)
+        tokens = sum(o.results[prompts.ZERO_SHOT].new_tokens for o in outcomes)
+        right = sum(o.results[prompts.ZERO_SHOT].correct is True for o in outcomes)
         print(f"{args.problems} problems, {batch_size:2d} per batch: {seconds:7.2f} s, {tokens / seconds:6.1f} tokens/s, "
               f"{args.problems / seconds:5.2f} problems/s, {right}/{args.problems} right")
 

@@ -20,8 +20,11 @@ from bench.common import report
 from playground.core.registry import SMOLLM2_SOURCE
 from playground.core.service import ModelService
 from playground.core.settings import load_settings
-from playground.language.few_shot import build_few_shot_prompt, checked_request, choose_shots, label_token_ids, load_tasks
-from playground.language.few_shot_sweep import sweep, sweep_settings
+from playground.language.few_shot.prompts import build_few_shot_prompt, choose_shots
+from playground.language.few_shot.request import FewShotSettings
+from playground.language.few_shot.scoring import label_token_ids
+from playground.language.few_shot.sweep import sweep, sweep_settings
+from playground.language.few_shot.tasks import load_tasks
 
 MODEL = "SmolLM2-135M-Instruct (offline demo)"
 REPEATS = 3
@@ -31,11 +34,10 @@ def main() -> None:
     settings = load_settings(overrides={"models": {"language": [SMOLLM2_SOURCE]}})
     lm = ModelService(settings).load("language", MODEL)
     limits, task = settings.limits, load_tasks()["sentiment"]
-    request = checked_request(
+    request = FewShotSettings(
         task.format.instruction, task.format.input_name, task.format.output_name, False,
-        [[e.input, e.output] for e in task.examples], "", task.answer, ", ".join(task.labels), 0, "as given", 0,
-        limits, query_required=False,
-    )
+        [[e.input, e.output] for e in task.examples], "", task.answer, ", ".join(task.labels),
+    ).checked(limits, query_required=False)
     eval_set = task.eval_set
     labels_ids = label_token_ids(lm, request.labels, chat=False)
     assert all(len(ids) == 1 for ids in labels_ids), "the raw baseline below assumes one-token labels"

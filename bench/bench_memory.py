@@ -103,14 +103,14 @@ def compare_search(service):
 
 
 def _few_shot_request(labels: list[str], example_tokens: int, examples: int, query: str = ""):
-    from playground.language.few_shot import checked_request
+    from playground.language.few_shot.request import FewShotSettings
     rows = [[digits(example_tokens), labels[i % len(labels)]] for i in range(examples)]
-    return checked_request("", "", "", False, rows, query, "one of the labels", ", ".join(labels), examples,
-                           "as given", 0, LIMITS, query_required=bool(query))
+    return FewShotSettings("", "", "", False, rows, query, "one of the labels", ", ".join(labels), examples,
+                           "as given", 0).checked(LIMITS, query_required=bool(query))
 
 
 def few_shot_run(service):
-    from playground.language.few_shot import run_few_shot
+    from playground.language.few_shot.run import run_few_shot
     lm = _language(service)
     labels = [f"label {i:03d} " + "z" * 90 for i in range(100)]  # 100 labels of 100 characters, ~50 tokens
     small = _few_shot_request(labels[:2], 10, 2, "a query")
@@ -120,8 +120,8 @@ def few_shot_run(service):
 
 
 def few_shot_sweep(service):
-    from playground.language.few_shot import examples_from_rows
-    from playground.language.few_shot_sweep import sweep as sweep_items
+    from playground.language.few_shot.request import examples_from_rows
+    from playground.language.few_shot.sweep import sweep as sweep_items
     lm = _language(service)
     labels = ["Positive", "Negative", "Neutral"]
     request = _few_shot_request(labels, 30, 8)
@@ -131,26 +131,26 @@ def few_shot_sweep(service):
 
 
 def cot_compare(service):
-    from playground.language import chain_of_thought as cot
+    from playground.language.chain_of_thought import answering, evaluation, gsm8k, prompts
     lm = _language(service)
-    settings = cot.CotSettings(255, True, 8, 16, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    settings = prompts.CotSettings(255, True, 8, 16, SamplingSettings(temperature=0.7)).validated(LIMITS)
 
     def run() -> None:
-        cot.check_compare_budget(lm, cot.gsm8k_problem(1), cot.MODES, settings, LIMITS)
-        for mode in cot.MODES:
-            list(cot.stream_mode(lm, mode, cot.gsm8k_problem(1), settings))
+        answering.check_compare_budget(lm, gsm8k.gsm8k_problem(1), prompts.MODES, settings, LIMITS)
+        for mode in prompts.MODES:
+            list(answering.stream_mode(lm, mode, gsm8k.gsm8k_problem(1), settings))
 
-    warm = cot.CotSettings(2, True, 1, 2, SamplingSettings(temperature=0.7)).validated(LIMITS)
-    return lambda: list(cot.stream_mode(lm, cot.DIRECT, cot.gsm8k_problem(1), warm)), run
+    warm = prompts.CotSettings(2, True, 1, 2, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    return lambda: list(answering.stream_mode(lm, prompts.DIRECT, gsm8k.gsm8k_problem(1), warm)), run
 
 
 def cot_accuracy(service):
-    from playground.language import chain_of_thought as cot
+    from playground.language.chain_of_thought import answering, evaluation, gsm8k, prompts
     lm = _language(service)
-    settings = cot.CotSettings(256, True, 8, 5, SamplingSettings(temperature=0.7)).validated(LIMITS)
-    modes = cot.MODES[:3]
-    return (lambda: list(cot.evaluate(lm, range(1, 2), cot.MODES[:1], settings, 1, LIMITS)),
-            lambda: list(cot.evaluate(lm, range(1, 8), modes, settings, 16, LIMITS)))
+    settings = prompts.CotSettings(256, True, 8, 5, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    modes = prompts.MODES[:3]
+    return (lambda: list(evaluation.evaluate(lm, range(1, 2), prompts.MODES[:1], settings, 1, LIMITS)),
+            lambda: list(evaluation.evaluate(lm, range(1, 8), modes, settings, 16, LIMITS)))
 
 
 def _clip_labels(count: int) -> str:
@@ -183,7 +183,7 @@ def clip_gallery_accuracy(service):
 
 
 def text_to_image(service):
-    from playground.text_to_image.pipeline import ImageRequest, check_budget, generate_steps
+    from playground.text_to_image.pipeline import ImageRequest, check_budget, denoise_with_previews
     pipeline = service.load("text_to_image")
     small = ImageRequest("a cat", steps=1, width=64, height=64).validated(LIMITS)
     big = ImageRequest("a lighthouse", steps=LIMITS.max_diffusion_steps, guidance=7.5, width=LIMITS.max_image_side,
@@ -191,13 +191,13 @@ def text_to_image(service):
 
     def run() -> None:
         check_budget(pipeline, [big], LIMITS, "This image")
-        list(generate_steps(pipeline, big, "bench"))
+        list(denoise_with_previews(pipeline, big, "bench"))
 
-    return lambda: list(generate_steps(pipeline, small, "bench")), run
+    return lambda: list(denoise_with_previews(pipeline, small, "bench")), run
 
 
 def same_seed_grid(service):
-    from playground.text_to_image.pipeline import ImageRequest, check_budget, generate_steps, grid_requests
+    from playground.text_to_image.pipeline import ImageRequest, check_budget, denoise_with_previews, grid_requests
     pipeline = service.load("text_to_image")
     side = LIMITS.max_image_side
     base = ImageRequest("a lighthouse", steps=1, width=side, height=side).validated(LIMITS)
@@ -205,11 +205,12 @@ def same_seed_grid(service):
 
     def run() -> None:
         check_budget(pipeline, requests, LIMITS, "This grid")
-        images = [list(generate_steps(pipeline, request, "bench", previews=False))[-1].image for request in requests]
+        images = [list(denoise_with_previews(pipeline, request, "bench", previews=False))[-1].image
+                  for request in requests]
         assert len(images) == 9
 
     small = ImageRequest("a cat", steps=1, width=64, height=64).validated(LIMITS)
-    return lambda: list(generate_steps(pipeline, small, "bench", previews=False)), run
+    return lambda: list(denoise_with_previews(pipeline, small, "bench", previews=False)), run
 
 
 def tokenizer_corpus(service):

@@ -29,7 +29,7 @@ from bench.common import interleaved_medians, median_seconds, report  # noqa: E4
 from playground.core.service import ModelService  # noqa: E402
 from playground.core.settings import load_settings  # noqa: E402
 from playground.text_to_image.latent_preview import latents_to_rgb  # noqa: E402
-from playground.text_to_image.pipeline import ImageRequest, generate_steps  # noqa: E402
+from playground.text_to_image.pipeline import ImageRequest, denoise_with_previews  # noqa: E402
 
 # stabilityai/sd-turbo unet/config.json (the SD 2.1 UNet).
 SD_TURBO_UNET = dict(
@@ -44,7 +44,7 @@ SD_TURBO_UNET = dict(
 
 
 def tab_run(pipeline, request: ImageRequest, previews: bool, decoder=None):
-    return lambda: list(generate_steps(pipeline, request, "bench", previews=previews, decoder=decoder))[-1]
+    return lambda: list(denoise_with_previews(pipeline, request, "bench", previews=previews, decoder=decoder))[-1]
 
 
 def taesd():
@@ -128,7 +128,7 @@ def main() -> None:
     print(f"\nSD-Turbo-sized UNet: {parameters / 1e6:.0f}M parameters, built in {time.perf_counter() - started:.1f} s")
     request = replace(request, steps=args.steps, width=args.side, height=args.side)
     measure("SD-Turbo-sized UNet (SD-Turbo settings)", big, request, repeats=args.repeats)
-    run = list(generate_steps(big, request, "bench"))[-1]
+    run = list(denoise_with_previews(big, request, "bench"))[-1]
     print(f"SD-Turbo-sized UNet on {service.device}: {run.seconds_per_step:.2f} s a step at {args.side}x{args.side} "
           f"(latents {args.side // 8}x{args.side // 8}), {run.seconds:.2f} s for {args.steps} steps with previews")
 

@@ -8,13 +8,15 @@ import gradio as gr
 import pandas as pd
 
 from playground.core.errors import PlaygroundError
-from playground.language.few_shot import (
-    ANSWER_TYPES, AS_GIVEN, LABELS, ORDERS, checked_request, examples_from_rows,
-    labels_with_outputs, load_tasks, prompt_for, run_few_shot,
-)
-from playground.core.service import ModelService
-from playground.language.few_shot_sweep import checked_eval_set, sweep, sweep_settings
 from playground.core.knobs import SEED, TEMPERATURE
+from playground.core.service import ModelService
+from playground.language.few_shot.prompts import AS_GIVEN, ORDERS
+from playground.language.few_shot.request import (
+    SETTINGS_NAMES, FewShotSettings, checked_eval_set, examples_from_rows, labels_with_outputs,
+)
+from playground.language.few_shot.run import prompt_for, run_few_shot
+from playground.language.few_shot.sweep import sweep, sweep_settings
+from playground.language.few_shot.tasks import ANSWER_TYPES, LABELS, load_tasks
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.scale import compare_few_shot
 from playground.views.few_shot import ITEM_COLUMNS, sweep_outputs, token_summary
@@ -39,6 +41,15 @@ def _rows(table: Any) -> Any:
     if isinstance(table, pd.DataFrame):
         return table.values.tolist()
     return table
+
+
+def _settings(**values: Any) -> FewShotSettings:
+    return FewShotSettings(**{**values, "examples": _rows(values["examples"])})
+
+
+# The sweeps set k, the order and the query themselves; the size comparison also the template and the seed.
+SWEEP_NAMES = [name for name in SETTINGS_NAMES if name not in ("query", "k", "order")]
+SIZES_NAMES = [name for name in SWEEP_NAMES if name not in ("chat_template", SEED.name)]
 
 
 def _task_values(task_id: str) -> list:
@@ -117,21 +128,19 @@ def build(service: ModelService) -> None:
 
     @user_errors
     @local_model_turns(service)
-    def build_prompt(model, instruction, input_name, output_name, chat_template, examples, query, answer, labels, k,
-                     order, seed, progress=gr.Progress()):
-        request = checked_request(instruction, input_name, output_name, chat_template, _rows(examples), query,
-                                  answer, labels, k, order, seed, limits)
+    @settings_parameter("settings", SETTINGS_NAMES, _settings)
+    def show_prompt(model, settings, progress=gr.Progress()):
+        request = settings.checked(limits)
         lm = load_language(service, model, progress)
         built = prompt_for(lm, request, limits)
         return built.text, token_summary(request, built.token_count, lm.name)
 
     @user_errors
     @local_model_turns(service)
+    @settings_parameter("settings", SETTINGS_NAMES, _settings)
     @settings_parameter("sampling", [TEMPERATURE.name], SamplingSettings)
-    def run_few_shot_once(model, instruction, input_name, output_name, chat_template, examples, query, answer,
-                          labels, k, order, seed, sampling, max_new_tokens, progress=gr.Progress()):
-        request = checked_request(instruction, input_name, output_name, chat_template, _rows(examples), query,
-                                  answer, labels, k, order, seed, limits)
+    def run_few_shot_once(model, settings, sampling, max_new_tokens, progress=gr.Progress()):
+        request = settings.checked(limits)
         lm = load_language(service, model, progress)
         result = run_few_shot(lm, request, sampling, max_new_tokens, limits)
         summary = token_summary(request, result.prompt.token_count, lm.name, lm.capabilities, result.bounded_labels)
@@ -139,15 +148,13 @@ def build(service: ModelService) -> None:
 
     @user_errors
     @local_model_turns(service)
-    def sweep_shots(model, instruction, input_name, output_name, chat_template, examples, answer, labels, seed,
-                    held_out, progress=gr.Progress()):
-        # The sweep sets k and the order itself; each held-out item takes the query's place.
-        request = checked_request(instruction, input_name, output_name, chat_template, _rows(examples), "", answer,
-                                  labels, 0, AS_GIVEN, seed, limits, query_required=False)
+    @settings_parameter("settings", SWEEP_NAMES, _settings)
+    def sweep_shots(model, settings, held_out, progress=gr.Progress()):
+        request = settings.checked(limits, query_required=False)  # each held-out item takes the query's place
         eval_set = checked_eval_set(_rows(held_out), request, limits)
         lm = load_language(service, model, progress)
-        settings = sweep_settings(len(request.examples))
-        total, results = len(settings) * len(eval_set), []
+        swept = sweep_settings(len(request.examples))
+        total, results = len(swept) * len(eval_set), []
         for result in sweep(lm, request, eval_set, limits):
             results.append(result)
             progress(len(results) / total, desc=f"{result.setting}: item {result.item} of {len(eval_set)}")
@@ -155,13 +162,12 @@ def build(service: ModelService) -> None:
                 yield f"Scored {len(results)} of {total} items …", gr.skip(), gr.skip()
             else:
                 summary, chart, items = sweep_outputs(results, total, request.seed)
-                yield summary, gr.BarPlot(chart, sort=[s.name for s in settings]), items
+                yield summary, gr.BarPlot(chart, sort=[s.name for s in swept]), items
 
     @user_errors
-    def sweep_sizes(models, instruction, input_name, output_name, examples, answer, labels, held_out,
-                    progress=gr.Progress()):
-        request = checked_request(instruction, input_name, output_name, False, _rows(examples), "", answer, labels, 0,
-                                  AS_GIVEN, 0, limits, query_required=False)
+    @settings_parameter("settings", SIZES_NAMES, _settings)
+    def sweep_sizes(models, settings, held_out, progress=gr.Progress()):
+        request = settings.checked(limits, query_required=False)
         eval_set = checked_eval_set(_rows(held_out), request, limits)
         yield from scale_panel.streamed(service, lambda: compare_few_shot(service, models, request, eval_set, limits),
                                         progress)
@@ -189,7 +195,7 @@ def build(service: ModelService) -> None:
     add.click(add_example, [examples, new_input, new_output, answer, labels], [examples, labels, new_input, new_output],
               api_visibility="private", **CHEAP_EVENT)
     examples.input(refresh_labels, [examples, answer, labels], labels, api_visibility="private", **CHEAP_EVENT)
-    show.click(build_prompt, form, [prompt, tokens], api_name="build_prompt", **language)
+    show.click(show_prompt, form, [prompt, tokens], api_name="build_prompt", **language)
     run.click(run_few_shot_once, [*form, temperature, max_new_tokens], [prompt, tokens, generated, probabilities],
               api_name="run_few_shot", **language)
     sweep_inputs = [model, instruction, input_name, output_name, chat, examples, answer, labels, seed, eval_table]

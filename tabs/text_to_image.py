@@ -9,8 +9,8 @@ from playground.core.service import ModelService
 from playground.text_to_image.tiny_decoder import LINEAR, PREVIEW_KINDS, choose_previews
 from playground.views import text_to_image as views
 from playground.text_to_image.pipeline import (
-    MAX_SEED, MIN_SIDE, RANDOM_SEED, SCHEDULERS, ImageRequest, Result, check_budget, generate_steps, grid_requests,
-    model_defaults,
+    MAX_SEED, MIN_SIDE, RANDOM_SEED, SCHEDULERS, ImageRequest, Result, check_budget, denoise_with_previews,
+    grid_requests, model_defaults,
 )
 from serving.files import keep
 from tabs.common import CHEAP_EVENT, MODEL_EVENT, load_with_progress, model_picker, user_errors
@@ -81,7 +81,7 @@ def build(service: ModelService) -> None:
         check_budget(pipeline, [request], limits, "This image")
         previews = choose_previews(service, pipeline, preview)
         shown = []
-        for event in generate_steps(pipeline, request, model, decoder=previews.decoder):
+        for event in denoise_with_previews(pipeline, request, model, decoder=previews.decoder):
             if isinstance(event, Result):
                 path = keep("image.png", encode_pil_to_bytes(event.image, "png"))  # the settings ride in the PNG
                 yield path, views.result_strip(event), views.result_status(event, previews.note), path
@@ -130,7 +130,7 @@ def build(service: ModelService) -> None:
         results: list[Result] = []
         yield gr.Gallery([], columns=views.grid_columns(requests)), views.grid_status(results, len(requests), base.seed)
         for request in requests:
-            for event in generate_steps(pipeline, request, model, previews=False):
+            for event in denoise_with_previews(pipeline, request, model, previews=False):
                 if isinstance(event, Result):
                     results.append(event)
                     yield views.grid_cells(results), views.grid_status(results, len(requests), base.seed)

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 import httpx
 from gradio_client import handle_file
@@ -162,19 +162,35 @@ def raw_arguments(app_url: str, parameters: list[dict], arguments: dict, image: 
                 for p, a in zip(parameters, arguments.values())]
 
 
-def fuzz_endpoints(client, app_url: str, files: list[Path], image: Path, only: set[str] | None = None,
-                   valid: dict | None = None) -> tuple[Counter[str], list[str], Counter[str]]:
-    """Call each named endpoint (or those in `only`) with every hostile value of every parameter, the
-    others left valid (`valid`'s value by name, else the cheapest): (outcome counts, the unhandled
-    calls, seconds per endpoint)."""
+Tally = tuple[Counter[str], list[str], Counter[str]]  # outcome counts, the unhandled calls, seconds per endpoint
+
+
+def each_endpoint(client, only: set[str] | None,
+                  calls_for: Callable[[str, list[dict]], Iterable[tuple[str, Callable[[], Any]]]]) -> Tally:
+    """Make the calls `calls_for(api_name, parameters)` gives, as (what, call), for each named endpoint (or those
+    in `only`); each call is sorted by `outcome`, an unhandled one listed by its endpoint and what it sent."""
     results: Counter[str] = Counter()
     unhandled: list[str] = []
     seconds_by_endpoint: Counter[str] = Counter()
     for api_name, info in endpoints(client).items():
         if only is not None and api_name not in only:
             continue
-        endpoint_start = time.perf_counter()
-        parameters = info["parameters"]
+        start = time.perf_counter()
+        for what, call in calls_for(api_name, info["parameters"]):
+            result = outcome(call)
+            results[result.split(":")[0]] += 1
+            if result.startswith("unhandled"):
+                unhandled.append(f"{api_name}{what}: {result}")
+        seconds_by_endpoint[api_name] = round(time.perf_counter() - start, 1)
+    return results, unhandled, seconds_by_endpoint
+
+
+def fuzz_endpoints(client, app_url: str, files: list[Path], image: Path, only: set[str] | None = None,
+                   valid: dict | None = None) -> Tally:
+    """Call each named endpoint (or those in `only`) with every hostile value of every parameter, the
+    others left valid (`valid`'s value by name, else the cheapest)."""
+
+    def hostile_calls(api_name: str, parameters: list[dict]) -> Iterator[tuple[str, Callable[[], Any]]]:
         for index, parameter in enumerate(parameters):
             cases = [(value, False) for value in hostile_values(parameter, files)]
             if parameter.get("type", {}).get("type") in ("number", "integer"):
@@ -184,15 +200,13 @@ def fuzz_endpoints(client, app_url: str, files: list[Path], image: Path, only: s
                 if raw:
                     data = raw_arguments(app_url, parameters, arguments, image)
                     data[index] = float(value)
-                    result = outcome(lambda: raw_call(app_url, api_name, data))
+                    call = functools.partial(raw_call, app_url, api_name, data)
                 else:
                     arguments[parameter["parameter_name"]] = value
-                    result = outcome(lambda: client.predict(**arguments, api_name=api_name))
-                results[result.split(":")[0]] += 1
-                if result.startswith("unhandled"):
-                    unhandled.append(f"{api_name}({parameter['parameter_name']}={str(value)[:40]!r}): {result}")
-        seconds_by_endpoint[api_name] = round(time.perf_counter() - endpoint_start, 1)
-    return results, unhandled, seconds_by_endpoint
+                    call = functools.partial(client.predict, **arguments, api_name=api_name)
+                yield f"({parameter['parameter_name']}={str(value)[:40]!r})", call
+
+    return each_endpoint(client, only, hostile_calls)
 
 
 def is_choice(parameter: dict) -> bool:
@@ -251,22 +265,11 @@ def dirty_requests(app_url: str, api_name: str, parameters: list[dict], data: li
 
 
 def fuzz_dirty_requests(client, app_url: str, image: Path, only: set[str] | None = None,
-                        valid: dict | None = None) -> tuple[Counter[str], list[str], Counter[str]]:
-    """`dirty_requests` for each named endpoint (or those in `only`), sent raw as a browser would: (outcome
-    counts, the unhandled calls, seconds per endpoint)."""
-    results: Counter[str] = Counter()
-    unhandled: list[str] = []
-    seconds_by_endpoint: Counter[str] = Counter()
-    for api_name, info in endpoints(client).items():
-        if only is not None and api_name not in only:
-            continue
-        start = time.perf_counter()
-        parameters = info["parameters"]
+                        valid: dict | None = None) -> Tally:
+    """`dirty_requests` for each named endpoint (or those in `only`), sent raw as a browser would."""
+
+    def dirty_calls(api_name: str, parameters: list[dict]) -> list[tuple[str, Callable[[], Any]]]:
         data = raw_arguments(app_url, parameters, base_arguments(parameters, image, valid or {}), image)
-        for what, call in dirty_requests(app_url, api_name, parameters, data):
-            result = outcome(call)
-            results[result.split(":")[0]] += 1
-            if result.startswith("unhandled"):
-                unhandled.append(f"{api_name} ({what}): {result}")
-        seconds_by_endpoint[api_name] = round(time.perf_counter() - start, 1)
-    return results, unhandled, seconds_by_endpoint
+        return [(f" ({what})", call) for what, call in dirty_requests(app_url, api_name, parameters, data)]
+
+    return each_endpoint(client, only, dirty_calls)

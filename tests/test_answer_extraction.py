@@ -10,7 +10,7 @@ import pytest
 
 from playground.core.errors import PlaygroundError
 from playground.language.answers import extract_answer, format_number, parse_reference
-from playground.language.chain_of_thought import GSM8K_DIR, worked_solution
+from playground.language.chain_of_thought.gsm8k import GSM8K_DIR, worked_solution
 
 
 def gsm8k_test_rows() -> list[dict]:

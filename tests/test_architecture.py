@@ -1,9 +1,11 @@
-"""The library's shape, checked: no import cycle, and no code outside the backends asking which language
-backend it holds (capabilities are declared, not discovered with isinstance)."""
+"""The library's shape, checked: no import cycle, no code outside the backends asking which language
+backend it holds (capabilities are declared, not discovered with isinstance), and one name for one meaning."""
 
 from __future__ import annotations
 
+import ast
 import re
+from collections import defaultdict
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +50,24 @@ def test_no_isinstance_on_a_language_backend_outside_the_backends():
             if BACKEND_TYPES.search(line):
                 found.append(f"{relative}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+# Public functions that share a name because they are one operation at two layers of the backend protocol: the
+# checked, priced request and the local backend's implementation of the `LanguageBackend` method it calls.
+SAME_OPERATION = {
+    "temperature_sweep": {"playground/language/sampling_requests.py", "playground/language/sweep.py"},
+    "logit_lens": {"playground/language/inside_the_model.py", "playground/language/logit_lens.py"},
+}
+
+
+def test_no_two_public_functions_in_the_library_share_a_name():
+    """A name says what a function does: two module-level functions called the same (diffusion steps and sampling
+    steps, two label scorers returning different types) make a reader guess which one an import means."""
+    where = defaultdict(set)
+    for path in REPO.glob("playground/**/*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                where[node.name].add(path.relative_to(REPO).as_posix())
+    shared = {name: sorted(paths) for name, paths in where.items()
+              if len(paths) > 1 and paths != SAME_OPERATION.get(name)}
+    assert not shared, shared

@@ -14,22 +14,24 @@ import torch
 
 from playground.core import budget
 
-from playground.language import chain_of_thought as cot
+from playground.language.chain_of_thought import answering, evaluation, gsm8k, prompts
 
-from playground.language import few_shot, label_scoring
+from playground.language import label_scoring
 
 from playground.core.errors import PlaygroundError
 from playground.core.settings import Limits
 from playground.core.stopping import Stopped, watching
-from playground.language.few_shot import checked_request, label_token_ids, prompt_for, run_few_shot
+from playground.language.few_shot.request import FewShotSettings, examples_from_rows
+from playground.language.few_shot.run import prompt_for, run_few_shot
+from playground.language.few_shot.scoring import label_token_ids
 from playground.language.label_scoring import label_log_likelihoods
-from playground.language.few_shot_sweep import sweep, sweep_cost, sweep_prompts
+from playground.language.few_shot.sweep import few_shot_sweep_cost, sweep, sweep_prompts
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.generation import encode_prompt
 from playground.language.step_sessions import StepSessionStore
 from playground.language.steps import advance, start_session
 from playground.language.sweep import compare_search, temperature_sweep
-from playground.text_to_image.pipeline import IMAGE_LOWER, ImageRequest, check_budget, generate_steps
+from playground.text_to_image.pipeline import IMAGE_LOWER, ImageRequest, check_budget, denoise_with_previews
 from playground.tokenizers import cost as tokenizer_cost
 from playground.views.clip import classification
 from playground.language.sampling_requests import search_cost, sweep_cost as temperature_sweep_cost
@@ -76,8 +78,8 @@ def counted(model: torch.nn.Module):
 
 def few_shot_request(labels: list[str], examples: int = 2, query: str = "a query", k: int = 2):
     rows = [[f"example {i}", labels[i % len(labels)]] for i in range(examples)]
-    return checked_request("Classify.", "Input", "Label", False, rows, query, LABELS, ", ".join(labels), k,
-                           "as given", 0, LIMITS, query_required=bool(query))
+    return FewShotSettings("Classify.", "Input", "Label", False, rows, query, LABELS, ", ".join(labels), k,
+                           "as given", 0).checked(LIMITS, query_required=bool(query))
 
 
 def test_the_attacks_that_held_the_server_are_refused_before_any_model_call(smollm2, service):
@@ -86,17 +88,17 @@ def test_the_attacks_that_held_the_server_are_refused_before_any_model_call(smol
     long_prompt = "word " * 1590  # 7,950 characters, under the character cap: 1,590 tokens
     labels = [f"label number {i} with some more words" for i in range(100)]
     request = few_shot_request(labels, examples=8, query="")
-    eval_set = few_shot.examples_from_rows([[f"item {i}", labels[i]] for i in range(40)], LIMITS, cap=40)
-    settings = cot.CotSettings(256, True, 8, 16, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    eval_set = examples_from_rows([[f"item {i}", labels[i]] for i in range(40)], LIMITS, cap=40)
+    settings = prompts.CotSettings(256, True, 8, 16, SamplingSettings(temperature=0.7)).validated(LIMITS)
     clip = service.load("clip")
     attacks = [
         (lambda: sweep_view(smollm2, long_prompt, False, SamplingSettings(), "1", 16, 64, 0, LIMITS),
          "tokens held in memory at once"),
         (lambda: next(sweep(smollm2, request, eval_set, LIMITS)), "tokens through the model"),
-        (lambda: next(cot.evaluate(smollm2, range(1, 101), cot.MODES, settings, 16, LIMITS)),
+        (lambda: next(evaluation.evaluate(smollm2, range(1, 101), prompts.MODES, settings, 16, LIMITS)),
          "tokens through the model"),
-        (lambda: next(cot.evaluate(smollm2, range(1, 9), cot.MODES[:3], replace(settings, max_new_tokens=200), 1,
-                                   LIMITS)), "generation steps one after another"),
+        (lambda: next(evaluation.evaluate(smollm2, range(1, 9), prompts.MODES[:3], replace(settings, max_new_tokens=200),
+                                          1, LIMITS)), "generation steps one after another"),
         (lambda: budget.check(budget.denoising(50, 1024, 1024, guidance=True), LIMITS, "This image",
                               IMAGE_LOWER), "denoising passes"),  # priced for an SD-sized UNet (SD-Turbo's)
         (lambda: classification(clip, None, "\n".join(labels), "80 templates (OpenAI's ImageNet ensemble)", 0,
@@ -143,15 +145,15 @@ def test_estimates_bound_the_work_really_done(tiny, service):
     request = few_shot_request(labels, examples=3, k=2)
     prompt_tokens = prompt_for(tiny, request, LIMITS).token_count
     labels_ids = label_token_ids(tiny, labels, False)
-    eval_set = few_shot.examples_from_rows([["good", "Positive"], ["bad", "Negative"]], LIMITS)
+    eval_set = examples_from_rows([["good", "Positive"], ["bad", "Negative"]], LIMITS)
     plan = sweep_prompts(tiny, request, eval_set, LIMITS)
     cases = [
         (run_sweep, temperature_sweep_cost(n, [0.0, 0.8, 1.5], 4, 6)),
         (run_search, search_cost(n, 3, 5)),
         (run_steps, budget.generation(n, 7)),
         (lambda: run_few_shot(tiny, request, SamplingSettings(temperature=0), 5, LIMITS),
-         budget.generation(prompt_tokens, 5) + few_shot.label_scoring_cost(tiny, prompt_tokens, labels_ids)),
-        (lambda: list(sweep(tiny, request, eval_set, LIMITS)), sweep_cost(tiny, plan, labels_ids, 0)),
+         budget.generation(prompt_tokens, 5) + label_scoring.label_scoring_cost(tiny, prompt_tokens, labels_ids)),
+        (lambda: list(sweep(tiny, request, eval_set, LIMITS)), few_shot_sweep_cost(tiny, plan, labels_ids, 0)),
     ]
     for run, estimate in cases:
         with counted(tiny.model) as work:
@@ -198,15 +200,16 @@ def test_unwanted_work_stops_within_one_model_call(tiny, service):
     """Once its request is no longer wanted, each long loop makes at most one more model call, then `Stopped`."""
     prompt = encode_prompt(tiny, "The weather today is", False)
     request = few_shot_request(["Positive", "Negative"], examples=3, k=2)
-    eval_set = few_shot.examples_from_rows([[f"item {i}", "Positive"] for i in range(6)], LIMITS)
-    settings = cot.CotSettings(24, False, 2, 3, SamplingSettings(temperature=0.7)).validated(LIMITS)
+    eval_set = examples_from_rows([[f"item {i}", "Positive"] for i in range(6)], LIMITS)
+    settings = prompts.CotSettings(24, False, 2, 3, SamplingSettings(temperature=0.7)).validated(LIMITS)
     loops = {
         "sweep": lambda: temperature_sweep(tiny, prompt, SamplingSettings(), [0.5, 1.0, 1.5], 4, 20, 0),
         "beam search": lambda: compare_search(tiny, prompt, 4, 20),
         "steps": lambda: advance(tiny, start_session(("t",), prompt, 0), SamplingSettings(), 30, 100),
         "few-shot sweep": lambda: list(sweep(tiny, request, eval_set, LIMITS)),
-        "CoT batch": lambda: list(cot.evaluate(tiny, range(1, 5), cot.MODES, settings, 4, LIMITS)),
-        "CoT compare": lambda: list(cot.stream_mode(tiny, cot.SELF_CONSISTENCY, cot.gsm8k_problem(1), settings)),
+        "CoT batch": lambda: list(evaluation.evaluate(tiny, range(1, 5), prompts.MODES, settings, 4, LIMITS)),
+        "CoT compare": lambda: list(answering.stream_mode(tiny, prompts.SELF_CONSISTENCY, gsm8k.gsm8k_problem(1),
+                                                          settings)),
     }
     for name, loop in loops.items():
         with counted(tiny.model) as work, watching(lambda: work.calls < 1):
@@ -224,9 +227,9 @@ def test_unwanted_work_stops_within_one_model_call(tiny, service):
     def still_wanted() -> bool:
         return len(steps) < 1
 
+    request = ImageRequest("a cat", steps=20, width=64, height=64).validated(LIMITS)
     with watching(still_wanted), pytest.raises(Stopped):
-        for event in generate_steps(pipeline, ImageRequest("a cat", steps=20, width=64, height=64).validated(LIMITS),
-                                    "tiny", previews=False):
+        for event in denoise_with_previews(pipeline, request, "tiny", previews=False):
             steps.append(event)
     assert len(steps) == 1  # the worker thread asked too: the second step never ran
 

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from playground.core.errors import PlaygroundError
-from playground.language.few_shot import (
-    AS_GIVEN, FREE_TEXT, LABELS, RANDOM_LABELS, SHUFFLED, Example, checked_request, choose_shots,
-    label_probabilities, label_token_ids, labels_with_outputs, load_tasks, prompt_for, run_few_shot,
-    build_few_shot_prompt,
-)
-from playground.language.label_scoring import label_log_likelihoods, shared_prefix
 from playground.core.settings import Limits
-from playground.language.few_shot_sweep import accuracy_by_setting, checked_eval_set, sweep, sweep_settings
+from playground.language.few_shot.prompts import AS_GIVEN, RANDOM_LABELS, SHUFFLED, build_few_shot_prompt, choose_shots
+from playground.language.few_shot.request import FewShotSettings, checked_eval_set, labels_with_outputs
+from playground.language.few_shot.run import prompt_for, run_few_shot
+from playground.language.few_shot.scoring import label_probabilities, label_token_ids
+from playground.language.few_shot.sweep import accuracy_by_setting, sweep, sweep_settings
+from playground.language.few_shot.tasks import FREE_TEXT, LABELS, Example, load_tasks
+from playground.language.label_scoring import label_log_likelihoods, shared_prefix
 from playground.language.sampling_settings import SamplingSettings
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
@@ -37,11 +37,11 @@ def request_for(task_id: str, k: int = 2, order: str = AS_GIVEN, seed: int = 0, 
                 examples: int | None = None, labels: str | None = None, query: str | None = None):
     task = TASKS[task_id]
     rows = [[e.input, e.output] for e in task.examples[:examples]]
-    return checked_request(
+    return FewShotSettings(
         task.format.instruction, task.format.input_name, task.format.output_name, chat, rows,
         task.query if query is None else query, task.answer, ", ".join(task.labels) if labels is None else labels,
-        k, order, seed, LIMITS,
-    )
+        k, order, seed,
+    ).checked(LIMITS)
 
 
 def unbatched_log_likelihood(lm, prompt_ids: torch.Tensor, label_ids: list[int]) -> float:
@@ -196,7 +196,7 @@ def test_bad_input_gets_a_clear_message(change, message):
 ])
 def test_bad_example_tables_get_a_clear_message(rows, message):
     with pytest.raises(PlaygroundError, match=message):
-        checked_request("", "Input", "Output", False, rows, "q", FREE_TEXT, "", 0, AS_GIVEN, 0, LIMITS)
+        FewShotSettings(examples=rows, query="q", answer=FREE_TEXT).checked(LIMITS)
 
 
 def test_bad_held_out_sets_get_a_clear_message():

@@ -9,7 +9,7 @@ import pytest
 from gradio_client.exceptions import AppError
 from playwright.sync_api import expect
 
-from playground.language.few_shot import load_tasks
+from playground.language.few_shot.tasks import load_tasks
 
 TASKS = load_tasks()
 TAB = "Few-shot builder"

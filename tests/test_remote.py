@@ -17,10 +17,13 @@ from playground.core.errors import PlaygroundError
 from playground.core.registry import SMOLLM2_SOURCE, Registry
 from playground.core.service import ModelService
 from playground.core.settings import Settings, load_settings
-from playground.language import chain_of_thought as cot
-from playground.language.few_shot import FewShotRequest, PromptFormat, Example, LABELS, AS_GIVEN, run_few_shot
+from playground.language.chain_of_thought import answering, gsm8k, prompts
+from playground.language.few_shot.prompts import AS_GIVEN
+from playground.language.few_shot.request import FewShotRequest
+from playground.language.few_shot.run import run_few_shot
+from playground.language.few_shot.sweep import sweep
+from playground.language.few_shot.tasks import LABELS, Example, PromptFormat
 from playground.language.best_of_n import SCORES, BestOfN
-from playground.language.few_shot_sweep import sweep
 from playground.language.constraints import parse_constraint
 from playground.language.sampling_settings import SamplingSettings
 from playground.language.remote.endpoint import RemoteEndpoint
@@ -306,16 +309,16 @@ def test_few_shot_sweep_over_remote_scores_every_setting(remote, remote_service)
 
 
 def test_chain_of_thought_over_remote_gives_scored_answers(remote, remote_service):
-    settings = cot.CotSettings(max_new_tokens=48, use_chat_template=True, exemplars=1, samples=3,
+    settings = prompts.CotSettings(max_new_tokens=48, use_chat_template=True, exemplars=1, samples=3,
                                sampling=SamplingSettings(temperature=0.7)).validated(remote_service.settings.limits)
-    problem = cot.custom_problem("Tom has 3 apples and buys 4 more. How many apples does he have?", "7",
+    problem = gsm8k.custom_problem("Tom has 3 apples and buys 4 more. How many apples does he have?", "7",
                                  remote_service.settings.limits)
-    streamed = list(cot.stream_mode(remote, cot.ZERO_SHOT, problem, settings))
-    direct = list(cot.stream_mode(remote, cot.DIRECT, problem, settings))[-1]
-    voted = list(cot.stream_mode(remote, cot.SELF_CONSISTENCY, problem, settings))[-1]
+    streamed = list(answering.stream_mode(remote, prompts.ZERO_SHOT, problem, settings))
+    direct = list(answering.stream_mode(remote, prompts.DIRECT, problem, settings))[-1]
+    voted = list(answering.stream_mode(remote, prompts.SELF_CONSISTENCY, problem, settings))[-1]
     assert len(streamed) > 3 and not streamed[0].finished and streamed[-1].finished  # text arrives as written
-    whole = cot.mode_batch(remote, [cot.build_cot_prompt(remote, cot.ZERO_SHOT, problem.question, settings)],
-                           cot.ZERO_SHOT, settings)
+    prompt = prompts.build_cot_prompt(remote, prompts.ZERO_SHOT, problem.question, settings)
+    whole = answering.mode_batch(remote, [prompt], prompts.ZERO_SHOT, settings)
     assert streamed[-1].texts[0].endswith(whole.rows[0].text.strip())  # greedy: streamed or whole, the same text
     assert direct.finished and direct.reference == Fraction(7) and direct.new_tokens > 0
     assert len(voted.texts) == 3 and sum(count for _, count in voted.votes()) == 3
@@ -323,7 +326,7 @@ def test_chain_of_thought_over_remote_gives_scored_answers(remote, remote_servic
 
 def test_cot_accuracy_over_the_api(remote_service, remote_client):
     summary, _, table, _ = remote_client.predict(
-        names(remote_service)[0], 1, 2, 4, [cot.DIRECT], True, 32, 1, 2, 0.7, 0, 1.0, 0.0, 1.0, 0,
+        names(remote_service)[0], 1, 2, 4, [prompts.DIRECT], True, 32, 1, 2, 0.7, 0, 1.0, 0.0, 1.0, 0,
         api_name="/cot_accuracy")
     assert len(table["data"]) == 2 and "2" in summary
 

@@ -18,9 +18,11 @@ from playground.core.registry import SMOLLM2_SOURCE, Registry
 from playground.core.service import ModelService
 from playground.core.settings import Limits, load_settings
 from playground.core.stopping import Stopped, watching
-from playground.language import chain_of_thought as cot
-from playground.language import few_shot_sweep, scale
-from playground.language.few_shot import checked_request, load_tasks
+from playground.language.chain_of_thought import evaluation, prompts
+from playground.language import scale
+from playground.language.few_shot.request import FewShotSettings
+from playground.language.few_shot.sweep import accuracy_by_setting, sweep
+from playground.language.few_shot.tasks import load_tasks
 
 SMOLLM2 = "SmolLM2-135M-Instruct (offline demo)"
 LIMITS = Limits()
@@ -62,8 +64,8 @@ def test_parameter_counts_are_read_from_the_weights(service):
 
 def test_cot_comparison_streams_each_model_and_never_holds_two(watched):
     names = [tiny_name(watched), SMOLLM2]
-    settings = cot.CotSettings(max_new_tokens=6, exemplars=1)
-    updates = list(scale.compare_cot(watched, names, [1, 2], [cot.DIRECT, cot.ZERO_SHOT], settings, 2, LIMITS))
+    settings = prompts.CotSettings(max_new_tokens=6, exemplars=1)
+    updates = list(scale.compare_cot(watched, names, [1, 2], [prompts.DIRECT, prompts.ZERO_SHOT], settings, 2, LIMITS))
 
     assert [u.done for u in updates] == sorted(u.done for u in updates) and updates[-1].done == updates[-1].total == 8
     # The tiny model's points arrive while SmolLM2 is still running: results stream per model.
@@ -71,7 +73,7 @@ def test_cot_comparison_streams_each_model_and_never_holds_two(watched):
     final = updates[-1]
     assert final.finished and [s.name for s in final.sizes] == names
     assert [(p.model, p.line, p.scored) for p in final.points] == [
-        (name, mode, 2) for name in names for mode in (cot.DIRECT, cot.ZERO_SHOT)]
+        (name, mode, 2) for name in names for mode in (prompts.DIRECT, prompts.ZERO_SHOT)]
     assert "same prompts" in final.fairness and "greedily" in final.fairness
     assert updates[0].status.startswith("Pricing") and final.status == "Done: 2 models compared."
     assert final.licences == ((SMOLLM2, "Apache-2.0"),)
@@ -82,18 +84,19 @@ def test_cot_comparison_streams_each_model_and_never_holds_two(watched):
 
 def test_cot_comparison_scores_what_evaluating_each_model_alone_scores(service):
     """Shared plain prompts: the comparison's numbers are each model's own evaluation with the chat template off."""
-    settings = cot.CotSettings(max_new_tokens=6, exemplars=1, use_chat_template=False)
-    final = list(scale.compare_cot(service, [tiny_name(service), SMOLLM2], [3], [cot.FEW_SHOT], settings, 1, LIMITS))[-1]
-    alone = list(cot.evaluate(service.load("language", SMOLLM2), [3], [cot.FEW_SHOT], settings, 1, LIMITS))[-1]
-    expected = cot.accuracy_by_mode(alone.outcomes, [cot.FEW_SHOT])[0]
+    settings = prompts.CotSettings(max_new_tokens=6, exemplars=1, use_chat_template=False)
+    modes = [prompts.FEW_SHOT]
+    final = list(scale.compare_cot(service, [tiny_name(service), SMOLLM2], [3], modes, settings, 1, LIMITS))[-1]
+    alone = list(evaluation.evaluate(service.load("language", SMOLLM2), [3], modes, settings, 1, LIMITS))[-1]
+    expected = evaluation.accuracy_by_mode(alone.outcomes, [prompts.FEW_SHOT])[0]
     assert [(p.correct, p.scored) for p in final.points if p.model == SMOLLM2] == [(expected.correct, expected.scored)]
 
 
 def test_few_shot_comparison_sweeps_k_on_every_model_with_the_same_shots(service):
     task = load_tasks()["sentiment"]
     rows = [[e.input, e.output] for e in task.examples]
-    request = checked_request(task.format.instruction, task.format.input_name, task.format.output_name, True, rows,
-                              task.query, task.answer, ", ".join(task.labels), 0, "as given", 0, LIMITS)
+    request = FewShotSettings(task.format.instruction, task.format.input_name, task.format.output_name, True, rows,
+                              task.query, task.answer, ", ".join(task.labels)).checked(LIMITS)
     eval_set = list(task.eval_set[:2])
     names = [tiny_name(service), SMOLLM2]
     updates = list(scale.compare_few_shot(service, names, request, eval_set, LIMITS))
@@ -105,38 +108,38 @@ def test_few_shot_comparison_sweeps_k_on_every_model_with_the_same_shots(service
     # The comparison's prompts are plain text whatever the tab's chat template box says: SmolLM2's numbers
     # equal its own sweep of the plain prompts.
     plain = replace(request, fmt=replace(request.fmt, use_chat_template=False))
-    alone = few_shot_sweep.accuracy_by_setting(list(few_shot_sweep.sweep(
+    alone = accuracy_by_setting(list(sweep(
         service.load("language", SMOLLM2), plain, eval_set, LIMITS, scale.shot_settings(len(rows)))))
     assert [(p.correct, p.scored) for p in final.points if p.model == SMOLLM2] == [(a.correct, a.scored) for a in alone]
 
 
 def test_a_comparison_needs_two_local_models_and_comparable_modes(service, test_settings):
     with pytest.raises(PlaygroundError, match="two or more models"):
-        next(scale.compare_cot(service, [SMOLLM2, SMOLLM2], [1], [cot.DIRECT], cot.CotSettings(), 1, LIMITS))
+        next(scale.compare_cot(service, [SMOLLM2, SMOLLM2], [1], [prompts.DIRECT], prompts.CotSettings(), 1, LIMITS))
     with pytest.raises(PlaygroundError, match="Unknown language model"):
-        next(scale.compare_cot(service, [SMOLLM2, "nope"], [1], [cot.DIRECT], cot.CotSettings(), 1, LIMITS))
+        next(scale.compare_cot(service, [SMOLLM2, "nope"], [1], [prompts.DIRECT], prompts.CotSettings(), 1, LIMITS))
     with pytest.raises(PlaygroundError, match="self-consistency"):
-        next(scale.compare_cot(service, [tiny_name(service), SMOLLM2], [1], [cot.SELF_CONSISTENCY],
-                               cot.CotSettings(), 1, LIMITS))
+        next(scale.compare_cot(service, [tiny_name(service), SMOLLM2], [1], [prompts.SELF_CONSISTENCY],
+                               prompts.CotSettings(), 1, LIMITS))
     remote = "openai+http://127.0.0.1:9/v1?model=m&tokenizer=" + GEMMA3_270M.source
     with_remote = ModelService(load_settings(overrides={"cache_dir": str(test_settings.cache_dir),
                                                         "models": {"language": [remote, SMOLLM2_SOURCE]}}, environ={}))
     with pytest.raises(PlaygroundError, match="parameter count cannot be read"):
-        next(scale.compare_cot(with_remote, with_remote.registry.names("language")[:2], [1], [cot.DIRECT],
-                               cot.CotSettings(), 1, LIMITS))
+        next(scale.compare_cot(with_remote, with_remote.registry.names("language")[:2], [1], [prompts.DIRECT],
+                               prompts.CotSettings(), 1, LIMITS))
 
 
 def test_a_comparison_over_budget_is_refused_before_any_model_loads(watched):
     small = replace(LIMITS, max_request_steps=20)  # 2 models x 2 modes x 6 tokens fit alone; not 2 problems at a time
     with pytest.raises(PlaygroundError, match="This comparison would need"):
-        list(scale.compare_cot(watched, [tiny_name(watched), SMOLLM2], [1, 2], [cot.DIRECT, cot.ZERO_SHOT],
-                               cot.CotSettings(max_new_tokens=6, exemplars=1), 1, small))
+        list(scale.compare_cot(watched, [tiny_name(watched), SMOLLM2], [1, 2], [prompts.DIRECT, prompts.ZERO_SHOT],
+                               prompts.CotSettings(max_new_tokens=6, exemplars=1), 1, small))
     assert watched.handed_out == []
 
 
 def test_stop_ends_a_comparison_between_models(watched):
-    updates = scale.compare_cot(watched, [tiny_name(watched), SMOLLM2], [1], [cot.DIRECT],
-                                cot.CotSettings(max_new_tokens=4, exemplars=1), 1, LIMITS)
+    updates = scale.compare_cot(watched, [tiny_name(watched), SMOLLM2], [1], [prompts.DIRECT],
+                                prompts.CotSettings(max_new_tokens=4, exemplars=1), 1, LIMITS)
     wanted = [True]
     with pytest.raises(Stopped), watching(lambda: wanted[0]):
         for update in updates:
@@ -166,24 +169,25 @@ def test_gemma_is_registered_with_its_licence_and_an_install_hint(test_settings,
 def test_cot_scale_endpoint_returns_the_chart_and_the_table_of_both_models(client, service):
     names = [tiny_name(service), SMOLLM2]
     summary, chart, table = client.predict(models=names, scale_first_problem=5, scale_problems=1, batch_size=1,
-                                           scale_modes=[cot.DIRECT, cot.ZERO_SHOT], max_new_tokens=4, exemplars=1,
+                                           scale_modes=[prompts.DIRECT, prompts.ZERO_SHOT], max_new_tokens=4,
+                                           exemplars=1,
                                            api_name="/cot_scale")
     assert "Done: 2 models compared" in summary and "same prompts" in summary and "Apache-2.0" in summary
     assert [row[0] for row in table["data"]] == names  # smallest first
     assert table["data"][1][1] == "134.5M"
     assert chart["columns"][:3] == ["parameters (millions)", "accuracy %", "line"] and chart["mark"] == "line"
     lines = {(row[3], row[2]) for row in chart["data"]}  # (model, mode)
-    assert lines == {(name, mode) for name in names for mode in (cot.DIRECT, cot.ZERO_SHOT)}
+    assert lines == {(name, mode) for name in names for mode in (prompts.DIRECT, prompts.ZERO_SHOT)}
 
 
 @pytest.mark.parametrize("inputs, message", [
     (dict(models=[SMOLLM2]), "two or more models"),
-    (dict(scale_modes=[cot.SELF_CONSISTENCY]), "not in the list of choices"),  # Gradio checks the choices
+    (dict(scale_modes=[prompts.SELF_CONSISTENCY]), "not in the list of choices"),  # Gradio checks the choices
     (dict(scale_problems=0), "number of problems"),
 ])
 def test_cot_scale_endpoint_refuses_bad_input_with_a_message(client, service, inputs, message):
     values = dict(models=[tiny_name(service), SMOLLM2], scale_first_problem=1, scale_problems=1, batch_size=1,
-                  scale_modes=[cot.DIRECT], max_new_tokens=4, exemplars=1)
+                  scale_modes=[prompts.DIRECT], max_new_tokens=4, exemplars=1)
     with pytest.raises(Exception, match=message):
         client.predict(**{**values, **inputs}, api_name="/cot_scale")
 
@@ -208,7 +212,7 @@ def test_cot_page_plots_accuracy_against_size(page, service):
     tokens.fill("4")
     tokens.press("Enter")
     page.get_by_text("Does scale matter? Accuracy against model size").click()
-    for mode in (cot.ZERO_SHOT, cot.FEW_SHOT):
+    for mode in (prompts.ZERO_SHOT, prompts.FEW_SHOT):
         page.locator("#cot-scale-modes").get_by_label(mode, exact=True).uncheck()
     page.get_by_role("button", name="Plot accuracy against size").click()
     summary = page.locator("#cot-scale-summary")

@@ -18,7 +18,7 @@ from playground.core.settings import Limits
 from playground.text_to_image.latent_preview import latents_to_rgb, model_input_scale
 from playground.text_to_image.loader import load_text_to_image
 from playground.text_to_image.pipeline import (
-    SCHEDULERS, ImageRequest, Result, Step, generate_steps, grid_requests, model_defaults,
+    SCHEDULERS, ImageRequest, Result, Step, denoise_with_previews, grid_requests, model_defaults,
     request_pipeline,
 )
 from playground.views.text_to_image import gallery_with, png_parameters
@@ -33,8 +33,8 @@ def pipeline(service):
 
 
 def generate(pipeline, request: ImageRequest, model: str = "tiny") -> Result:
-    """The app's path: the pipeline runs on generate_steps' worker thread."""
-    return list(generate_steps(pipeline, request, model, previews=False))[-1]
+    """The app's path: the pipeline runs on denoise_with_previews' worker thread."""
+    return list(denoise_with_previews(pipeline, request, model, previews=False))[-1]
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -46,15 +46,15 @@ def png_bytes(image: Image.Image) -> bytes:
 @pytest.mark.parametrize("change, message", [
     ({"prompt": "   "}, "Enter a prompt"),
     ({"prompt": "x" * 9_000}, "9,000 characters"),
-    ({"steps": 10_000}, "10,000 steps is too many: at most 50"),
-    ({"steps": 0}, "at least 1"),
+    ({"steps": 10_000}, r"number of steps must be a whole number from 1 to 50 \(the server's limit"),
+    ({"steps": 0}, "from 1 to 50"),
     ({"steps": 2.5}, "whole number"),
     ({"guidance": math.nan}, "must be a number"),
     ({"guidance": -1}, "between 0 and 30"),
     ({"width": 100}, "multiple of 8 .*try 96 or 104"),
-    ({"height": 100_000}, "100,000 height is too many: at most 1,024"),
-    ({"width": 8}, "at least 64"),
-    ({"seed": 2**40}, "seed is too many"),
+    ({"height": 100_000}, "height must be a whole number from 64 to 1,024"),
+    ({"width": 8}, "from 64 to"),
+    ({"seed": 2**40}, "seed must be a whole number from -1 to 4,294,967,295"),
     ({"scheduler": "Karras?"}, "Unknown scheduler"),
     ({"negative_prompt": None}, None),  # an absent negative prompt is simply empty
 ])
@@ -70,7 +70,7 @@ def test_bad_knobs_get_a_clear_message(change, message):
 def test_limits_are_configurable():
     generous = Limits(max_diffusion_steps=200, max_image_side=2048)
     assert replace(SMALL, steps=150, width=2048).validated(generous).steps == 150
-    with pytest.raises(PlaygroundError, match="at most 50"):
+    with pytest.raises(PlaygroundError, match="from 1 to 50"):
         replace(SMALL, steps=150).validated(LIMITS)
 
 
@@ -110,7 +110,7 @@ def _text_chunks(image: Image.Image):
 
 
 def test_every_step_yields_a_preview_then_the_image(pipeline):
-    events = list(generate_steps(pipeline, replace(SMALL, steps=4, width=128, height=64), "tiny"))
+    events = list(denoise_with_previews(pipeline, replace(SMALL, steps=4, width=128, height=64), "tiny"))
     steps, result = events[:-1], events[-1]
     assert [type(event) for event in events] == [Step] * 4 + [Result]
     assert [step.index for step in steps] == [1, 2, 3, 4] and result.steps == steps
@@ -124,7 +124,7 @@ def test_stop_ends_the_run_within_a_step(pipeline):
     unet_calls = []
     hook = pipeline.unet.register_forward_hook(lambda *_: unet_calls.append(1))
     try:
-        run = generate_steps(pipeline, replace(SMALL, steps=40), "tiny")
+        run = denoise_with_previews(pipeline, replace(SMALL, steps=40), "tiny")
         assert next(run).index == 1
         run.close()  # what Gradio does when the person presses Stop
         calls_at_stop = len(unet_calls)
@@ -185,7 +185,7 @@ def test_grid_is_every_pair_with_one_seed():
     ("0, lots", "1", "'lots' in the guidance values is not a number"),
     ("0, 1, 2, 3", "1, 2, 3", "12 images .* the limit is 9"),
     ("0, 1", "40, 50", "180 denoising steps in all; the limit is 100"),
-    ("0", "10000", "at most 50"),
+    ("0", "10000", "step counts must be a whole number from 1 to 50"),
     ("inf", "1", "must be a number"),
 ])
 def test_bad_grids_get_a_clear_message(guidances, steps, message):

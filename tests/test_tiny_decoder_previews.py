@@ -15,7 +15,7 @@ from playground.core.registry import Registry
 from playground.core.service import ModelService
 from playground.core.settings import load_settings
 from playground.text_to_image.latent_preview import fit_preview, model_input_scale
-from playground.text_to_image.pipeline import ImageRequest, Result, generate_image, generate_steps
+from playground.text_to_image.pipeline import ImageRequest, Result, generate_image, denoise_with_previews
 from playground.text_to_image.tiny_decoder import (
     LINEAR, TINY_DECODER, choose_previews, decoder_space, latent_space,
 )
@@ -44,7 +44,7 @@ def test_taesd_previews_are_the_decoders_own_output_for_each_steps_latents(servi
     choice = choose_previews(service, pipeline, TINY_DECODER)
     assert isinstance(choice.decoder, AutoencoderTiny) and choice.decoder is service.load("preview_decoder")
     assert "decoded by local: tiny-taesd-random-v1" in choice.note
-    events = list(generate_steps(pipeline, REQUEST, "tiny", decoder=choice.decoder))
+    events = list(denoise_with_previews(pipeline, REQUEST, "tiny", decoder=choice.decoder))
     steps, result = events[:-1], events[-1]
     assert isinstance(result, Result) and len(steps) == 3
 
@@ -58,7 +58,7 @@ def test_taesd_previews_are_the_decoders_own_output_for_each_steps_latents(servi
     for step, (latents, scale) in zip(steps, seen):
         assert step.preview.size == (128, 64)  # latents 16x8, decoded at 8x, fitted to the image's shape
         assert np.array_equal(np.asarray(step.preview), np.asarray(plain_decode(choice.decoder, latents, scale)))
-    linear = list(generate_steps(pipeline, REQUEST, "tiny"))[0].preview
+    linear = list(denoise_with_previews(pipeline, REQUEST, "tiny"))[0].preview
     assert linear.tobytes() != steps[0].preview.tobytes()  # a different picture from the linear map
 
 

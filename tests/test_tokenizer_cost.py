@@ -232,7 +232,7 @@ def test_flores_rows_are_the_same_sentence_in_each_language():
     assert rows[0] == ["English", cost.flores_sentences("eng_Latn", "devtest")[2]]
     assert len(cost.flores_sentences("mya_Mymr", "devtest")) == len(cost.flores_sentences("eng_Latn", "devtest"))
     assert len(cost.flores_sentences("mya_Mymr", "devtest")) == 1012
-    with pytest.raises(PlaygroundError, match="whole number from 1 to 1012"):
+    with pytest.raises(PlaygroundError, match="whole number from 1 to 1,012"):
         cost.flores_rows(["English"], "devtest", 5000)
     with pytest.raises(PlaygroundError, match="Unknown language"):
         cost.flores_rows(["Klingon"], "dev", 1)

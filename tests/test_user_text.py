@@ -13,7 +13,7 @@ from PIL import Image
 from playground.core.errors import PlaygroundError
 from playground.core.settings import Limits
 from playground.core.user_text import REPLACEMENT, cell_text, markdown_text, replace_invalid
-from playground.language.few_shot import examples_from_rows
+from playground.language.few_shot.request import examples_from_rows
 from tests.hostile import base_arguments, default_arguments, endpoints, queue_call, raw_arguments
 
 NAN = float("nan")

@@ -16,12 +16,14 @@ from playground.core.settings import Limits
 NO_CHAT_TEMPLATE = "{name} has no chat template; switch the chat template off."
 
 
-def whole_number(value: Any, what: str, low: int, high: int) -> int:
-    """`value` as an int if it is a whole number from `low` to `high`; `what` starts the message ("The seed")."""
+def whole_number(value: Any, what: str, low: int, high: int, why: str = "") -> int:
+    """`value` as an int if it is a whole number from `low` to `high`; `what` starts the message ("The seed"),
+    `why` says where the range comes from ("the server's limit")."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
         raise PlaygroundError(f"{what} must be a whole number, got {str(value)[:40]!r}.")
     if not low <= value <= high:
-        raise PlaygroundError(f"{what} must be a whole number from {low:,} to {high:,}, got {int(value)}.")
+        because = f" ({why})" if why else ""
+        raise PlaygroundError(f"{what} must be a whole number from {low:,} to {high:,}{because}, got {int(value)}.")
     return int(value)
 
 

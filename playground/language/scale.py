@@ -26,16 +26,25 @@ from playground.core.registry import ModelSpec
 from playground.core.service import ModelService
 from playground.core.settings import Limits
 from playground.core.stopping import check_wanted
-from playground.language import chain_of_thought as cot
-from playground.language import few_shot_sweep
+from playground.language.chain_of_thought.evaluation import accuracy_by_mode, evaluate, evaluation_cost, evaluation_plan
+from playground.language.chain_of_thought.gsm8k import gsm8k_problem
+from playground.language.chain_of_thought.prompts import (
+    DIRECT, FEW_SHOT, SELF_CONSISTENCY, ZERO_SHOT, CotSettings, build_cot_prompt, check_modes, prompt_token_ids,
+)
 from playground.language.backend import LanguageBackend
-from playground.language.few_shot import AS_GIVEN, Example, FewShotRequest, label_token_ids
+from playground.language.few_shot.prompts import AS_GIVEN
+from playground.language.few_shot.request import FewShotRequest
+from playground.language.few_shot.scoring import label_token_ids
+from playground.language.few_shot.sweep import (
+    SWEEP_LOWER, SweepSetting, accuracy_by_setting, answer_tokens, few_shot_sweep_cost, sweep, sweep_prompts,
+)
+from playground.language.few_shot.tasks import Example
 from playground.language.generation import encode_prompt
 from playground.language.local import context_length_of
 from playground.language.results import RenderedPrompt
 from playground.language.weights import weights_location
 
-COT_MODES = (cot.DIRECT, cot.ZERO_SHOT, cot.FEW_SHOT)  # self-consistency samples: not one shared greedy prompt
+COT_MODES = (DIRECT, ZERO_SHOT, FEW_SHOT)  # self-consistency samples: not one shared greedy prompt
 SHOT_COUNTS = (0, 1, 4, 8)
 
 
@@ -201,39 +210,39 @@ def _compare(service: ModelService, specs: Sequence[ModelSpec], fairness: str, p
 # ---- the CoT tab: one GSM8K slice ----------------------------------------------------------------------
 
 def check_cot_modes(modes: Sequence[str] | None) -> tuple[str, ...]:
-    chosen = cot.check_modes(modes)
-    if cot.SELF_CONSISTENCY in chosen:
+    chosen = check_modes(modes)
+    if SELF_CONSISTENCY in chosen:
         raise PlaygroundError(f"Compare sizes with {', '.join(COT_MODES)}: self-consistency samples, so its "
                               "answers do not come from one shared greedy prompt.")
     return chosen
 
 
-def cot_fairness(settings: cot.CotSettings) -> str:
+def cot_fairness(settings: CotSettings) -> str:
     return (f"Every model read the same prompts (plain Q:/A: text, no chat template; few-shot CoT with "
             f"{settings.exemplars} worked GSM8K solutions) and decoded greedily (no random draws, so no seed can "
             f"differ), up to {settings.max_new_tokens} new tokens; every answer was read and scored by one rule.")
 
 
 def compare_cot(service: ModelService, names: Sequence[str], numbers: Sequence[int], modes: Sequence[str],
-                settings: cot.CotSettings, batch_size: int, limits: Limits) -> Iterator[ScaleProgress]:
+                settings: CotSettings, batch_size: int, limits: Limits) -> Iterator[ScaleProgress]:
     """GSM8K test problems `numbers` in each mode on each model, one model after another."""
     modes = check_cot_modes(modes)
     settings = replace(settings, use_chat_template=False).validated(limits, modes)
     specs = check_models(service, names)
     numbers = list(numbers)
-    problems = [cot.gsm8k_problem(number) for number in numbers]
-    plan = cot.evaluation_plan(len(problems), modes, settings, batch_size)
+    problems = [gsm8k_problem(number) for number in numbers]
+    plan = evaluation_plan(len(problems), modes, settings, batch_size)
 
     def price(prompts: PromptModel) -> budget.Cost:
-        ids = {mode: [cot.prompt_token_ids(prompts, cot.build_cot_prompt(prompts, mode, p.question, settings), settings)
+        ids = {mode: [prompt_token_ids(prompts, build_cot_prompt(prompts, mode, p.question, settings), settings)
                       for p in problems] for mode in modes}
-        return cot.evaluation_cost(ids, plan, settings)
+        return evaluation_cost(ids, plan, settings)
 
     def run(lm: LanguageBackend) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
         progress = None
-        for progress in cot.evaluate(lm, numbers, modes, settings, batch_size, limits):
+        for progress in evaluate(lm, numbers, modes, settings, batch_size, limits):
             yield sum(len(outcome.results) for outcome in progress.outcomes), []
-        accuracies = cot.accuracy_by_mode(progress.outcomes, modes)
+        accuracies = accuracy_by_mode(progress.outcomes, modes)
         yield len(numbers) * len(modes), [(a.mode, a.correct, a.scored) for a in accuracies]
 
     yield from _compare(service, specs, cot_fairness(settings), len(numbers) * len(modes), price,
@@ -242,10 +251,10 @@ def compare_cot(service: ModelService, names: Sequence[str], numbers: Sequence[i
 
 # ---- the few-shot tab: the sweep over k -------------------------------------------------------------------
 
-def shot_settings(available: int) -> list[few_shot_sweep.SweepSetting]:
+def shot_settings(available: int) -> list[SweepSetting]:
     """k = 0, 1, 4, 8 as given, capped by the examples available."""
     counts = sorted({min(k, available) for k in SHOT_COUNTS})
-    return [few_shot_sweep.SweepSetting(f"k={k}", k, AS_GIVEN) for k in counts]
+    return [SweepSetting(f"k={k}", k, AS_GIVEN) for k in counts]
 
 
 def few_shot_fairness(request: FewShotRequest) -> str:
@@ -264,15 +273,15 @@ def compare_few_shot(service: ModelService, names: Sequence[str], request: FewSh
 
     def price(prompts: PromptModel) -> budget.Cost:
         labels_ids = label_token_ids(prompts, request.labels, False) if request.labels else []
-        plan = few_shot_sweep.sweep_prompts(prompts, request, eval_set, limits, settings)
-        return few_shot_sweep.sweep_cost(prompts, plan, labels_ids, few_shot_sweep.answer_tokens(prompts, eval_set, limits))
+        plan = sweep_prompts(prompts, request, eval_set, limits, settings)
+        return few_shot_sweep_cost(prompts, plan, labels_ids, answer_tokens(prompts, eval_set, limits))
 
     def run(lm: LanguageBackend) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
         results = []
-        for result in few_shot_sweep.sweep(lm, request, eval_set, limits, settings):
+        for result in sweep(lm, request, eval_set, limits, settings):
             results.append(result)
             yield len(results), []
-        yield len(results), [(a.setting, a.correct, a.scored) for a in few_shot_sweep.accuracy_by_setting(results)]
+        yield len(results), [(a.setting, a.correct, a.scored) for a in accuracy_by_setting(results)]
 
     yield from _compare(service, specs, few_shot_fairness(request), len(settings) * len(eval_set), price,
-                        few_shot_sweep.SWEEP_LOWER, limits, run)
+                        SWEEP_LOWER, limits, run)

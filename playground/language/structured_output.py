@@ -14,7 +14,7 @@ from playground.language.results import ScoredSamples
 VALID, INVALID, CUT_OFF = "valid", "invalid", "cut off"  # a cut-off text may be a valid one unfinished
 
 
-def verdict(constraint: Constraint, text: str, ended: bool) -> str:
+def validity(constraint: Constraint, text: str, ended: bool) -> str:
     if constraint.validates(text):
         return VALID
     return INVALID if ended else CUT_OFF
@@ -28,11 +28,11 @@ class Comparison:
 
     @property
     def free_verdicts(self) -> tuple[str, ...]:
-        return tuple(verdict(self.constraint, row.text, row.ended) for row in self.free.rows)
+        return tuple(validity(self.constraint, row.text, row.ended) for row in self.free.rows)
 
     @property
     def constrained_verdicts(self) -> tuple[str, ...]:
-        return tuple(verdict(self.constraint, row.text, row.ended) for row in self.constrained.rows)
+        return tuple(validity(self.constraint, row.text, row.ended) for row in self.constrained.rows)
 
     @staticmethod
     def rate(verdicts: tuple[str, ...]) -> float:

@@ -1,8 +1,8 @@
 """Text-to-image with its knobs, and the denoising made visible.
 
 `ImageRequest` is the one description of the knobs (validated against the server's Limits).
-`generate_steps` runs a diffusers pipeline and yields a cheap preview after every denoising step,
-then the image; `generate_image` is the same without previews. Each request gets its own light copy
+`denoise_with_previews` runs a diffusers pipeline and yields a cheap preview after every denoising
+step, then the image; `generate_image` is the same without previews. Each request gets its own light copy
 of the cached pipeline (shared weights, its own scheduler), so one person's scheduler choice or Stop
 never touches another's run.
 """
@@ -21,8 +21,9 @@ from typing import Any, Callable, Iterator
 import torch
 from PIL import Image
 
-from playground.core import budget
+from playground.core import budget, checks
 from playground.core.errors import PlaygroundError
+from playground.core.knobs import SEED
 from playground.core.registry import ModelSpec
 from playground.core.settings import Limits
 from playground.core.stopping import Stopped, check_wanted, start_thread
@@ -40,7 +41,7 @@ SCHEDULERS = {
 # Stable Diffusion's own DDIM settings, for configs written for another scheduler that lack them.
 SCHEDULER_OPTIONS = {"DDIMScheduler": {"clip_sample": False, "set_alpha_to_one": False}}
 RANDOM_SEED = -1  # asks for a fresh seed, reported with the result so it can be reproduced
-MAX_SEED = 2**32 - 1
+MAX_SEED = int(SEED.maximum)  # the one seed range (core.knobs), plus -1 for a random seed
 MIN_SIDE = 64
 FEW_STEP_MARKERS = ("turbo", "lightning", "lcm", "hyper")  # distilled models: 1-4 steps, no guidance
 
@@ -88,10 +89,10 @@ class ImageRequest:
         if not prompt.strip():
             raise PlaygroundError("Enter a prompt: describe the picture you want.")
         negative = _text("negative prompt", self.negative_prompt or "", limits)
-        steps = _whole("steps", self.steps, 1, limits.max_diffusion_steps,
-                       "the server's limit (SD-Turbo needs 1-4, classic models 20-50)")
+        steps = checks.whole_number(self.steps, "The number of steps", 1, limits.max_diffusion_steps,
+                                    "the server's limit; SD-Turbo needs 1-4, classic models 20-50")
         guidance = _number("guidance scale", self.guidance, 0, limits.max_guidance_scale)
-        seed = _whole("seed", self.seed, RANDOM_SEED, MAX_SEED, f"{MAX_SEED}; -1 picks a random seed")
+        seed = checks.whole_number(self.seed, "The seed", RANDOM_SEED, MAX_SEED, "-1 picks a random seed")
         if self.scheduler not in SCHEDULERS:
             raise PlaygroundError(f"Unknown scheduler {str(self.scheduler)[:40]!r}; "
                                   f"choose one of {', '.join(SCHEDULERS)}.")
@@ -125,19 +126,9 @@ def _number(name: str, value: Any, low: float, high: float) -> float:
     return float(value)
 
 
-def _whole(name: str, value: Any, low: int, high: int, why_high: str) -> int:
-    number = _number(name, value, -math.inf, math.inf)
-    if number != int(number):
-        raise PlaygroundError(f"The {name} must be a whole number, got {number:g}.")
-    if number < low:
-        raise PlaygroundError(f"The {name} must be at least {low}, got {int(number)}.")
-    if number > high:
-        raise PlaygroundError(f"{int(number):,} {name} is too many: at most {high:,} ({why_high}).")
-    return int(number)
-
-
 def _side(name: str, value: Any, limits: Limits) -> int:
-    side = _whole(name, value, MIN_SIDE, limits.max_image_side, "the server's limit on image size")
+    side = checks.whole_number(value, f"The {name}", MIN_SIDE, limits.max_image_side,
+                               "the server's limit on image size")
     if side % 8:
         raise PlaygroundError(f"The {name} must be a multiple of 8 (the VAE works on 8x8 pixel blocks); "
                               f"{side} is not: try {side - side % 8 or 8} or {side - side % 8 + 8}.")
@@ -230,7 +221,7 @@ def generate_image(pipeline, request: ImageRequest, model: str,
     return Result(image, request, seconds)
 
 
-def generate_steps(pipeline, request: ImageRequest, model: str, previews: bool = True,
+def denoise_with_previews(pipeline, request: ImageRequest, model: str, previews: bool = True,
                    decoder: Any | None = None) -> Iterator[Step | Result]:
     """Yield a `Step` after every denoising step (with a preview when `previews`: the linear latent map, or
     the latents through `decoder`, a TAESD `AutoencoderTiny`), then the `Result`.
@@ -286,8 +277,8 @@ def parse_values(name: str, text: str, low: float, high: float, whole: bool) -> 
             value = float(part)
         except ValueError:
             raise PlaygroundError(f"{part.strip()[:20]!r} in the {name} is not a number.") from None
-        values.append(_whole(name, value, int(low), int(high), "the server's limit") if whole
-                      else _number(name, value, low, high))
+        values.append(checks.whole_number(value, f"Each of the {name}", int(low), int(high), "the server's limit")
+                      if whole else _number(name, value, low, high))
     return list(dict.fromkeys(values))  # a repeated value would only repeat an image
 
 

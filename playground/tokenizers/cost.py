@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from playground.core import budget
+from playground.core import budget, checks
 from playground.core.errors import PlaygroundError
 from playground.core.registry import ModelSpec, Registry
 from playground.core.settings import Limits
@@ -41,7 +41,7 @@ def flores_rows(names: Sequence[str], split: str, number: Any) -> list[list[str]
     if not languages:
         raise PlaygroundError("Choose at least one language.")
     count = len(flores_sentences(languages[0].code, split))
-    index = _whole_number(number, "Sentence number", 1, count)
+    index = checks.whole_number(number, "The sentence number", 1, count)
     return [[language.name, flores_sentences(language.code, split)[index - 1]] for language in languages]
 
 
@@ -51,16 +51,6 @@ def _known_language(name: str) -> Language:
         raise PlaygroundError(f"Unknown language {str(name)[:60]!r}: the shipped FLORES corpus has no language of that "
                               f"name. Pick one of its {len(flores_languages())} languages from the list.")
     return language
-
-
-def _whole_number(value: Any, what: str, lowest: int, highest: int) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise PlaygroundError(f"{what} must be a whole number from {lowest} to {highest}.") from None
-    if not math.isfinite(number) or number != int(number) or not lowest <= number <= highest:
-        raise PlaygroundError(f"{what} must be a whole number from {lowest} to {highest}.")
-    return int(number)
 
 
 def check_rows(rows: Any, limits: Limits) -> list[tuple[str, str]]:
@@ -108,7 +98,7 @@ def check_price(value: Any) -> float:
 
 
 def check_context(value: Any) -> int:
-    return _whole_number(value, "The context window (tokens)", 1, MAX_CONTEXT)
+    return checks.whole_number(value, "The context window (tokens)", 1, MAX_CONTEXT)
 
 
 def tokenizer_specs(registry: Registry, names: Sequence[str] | None, hub_id: str | None,

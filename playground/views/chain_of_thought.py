@@ -1,16 +1,18 @@
 """What the CoT tab shows: each mode's verdict line and answer text, and the accuracy run's summary, chart
-data and per-problem table."""
+data, per-problem table and its CSV."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Sequence
 
 import pandas as pd
 
 from playground.language.answers import format_number
-from playground.language.chain_of_thought import (
-    SELF_CONSISTENCY, ModeResult, ProblemOutcome, accuracy_by_mode, outcome_rows,
-)
+from playground.language.chain_of_thought.answering import ModeResult
+from playground.language.chain_of_thought.evaluation import ProblemOutcome, accuracy_by_mode
+from playground.language.chain_of_thought.prompts import SELF_CONSISTENCY
 
 
 def verdict(result: ModeResult) -> str:
@@ -55,3 +57,31 @@ def batch_tables(outcomes: Sequence[ProblemOutcome], modes: Sequence[str]) -> tu
         for row in outcome_rows(finished, modes)
     ]
     return summary, chart, pd.DataFrame(rows)
+
+
+def outcome_rows(outcomes: Sequence[ProblemOutcome], modes: Sequence[str]) -> list[dict[str, object]]:
+    """One row per problem: its number, question, reference, and per mode the answer, verdict and cost."""
+    rows = []
+    for outcome in outcomes:
+        row: dict[str, object] = {
+            "problem": outcome.number, "question": outcome.problem.question,
+            "reference": format_number(outcome.problem.reference),
+        }
+        for mode in modes:
+            result = outcome.results.get(mode)
+            row[f"{mode}: answer"] = format_number(result.answer) if result else ""
+            row[f"{mode}: correct"] = "" if result is None else result.correct
+            row[f"{mode}: tokens"] = result.new_tokens if result else ""
+            row[f"{mode}: seconds"] = round(result.seconds, 3) if result else ""
+        rows.append(row)
+    return rows
+
+
+def outcomes_csv(outcomes: Sequence[ProblemOutcome], modes: Sequence[str]) -> str:
+    rows = outcome_rows(outcomes, modes)
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue()

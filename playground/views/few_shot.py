@@ -9,8 +9,8 @@ import pandas as pd
 
 from playground.core.user_text import markdown_text
 from playground.language.backend import Capabilities
-from playground.language.few_shot import FewShotRequest
-from playground.language.few_shot_sweep import ItemResult, accuracy_by_setting
+from playground.language.few_shot.request import FewShotRequest
+from playground.language.few_shot.sweep import ItemResult, accuracy_by_setting
 
 ITEM_COLUMNS = ["setting", "item", "input", "expected", "predicted", "correct", "p(expected)"]
 

@@ -10,14 +10,16 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from playground.core import budget
-from playground.core.errors import PlaygroundError
 from playground.core.settings import Limits
 from playground.core.stopping import check_wanted
 from playground.language.backend import LanguageBackend
-from playground.language.few_shot import (
-    AS_GIVEN, LABELS, RANDOM_LABELS, SHUFFLED, Example, FewShotPrompt, FewShotRequest, answer_text, build_few_shot_prompt,
-    check_outputs_are_labels, choose_shots, examples_from_rows, label_token_ids,
+from playground.language.few_shot.prompts import (
+    AS_GIVEN, RANDOM_LABELS, SHUFFLED, FewShotPrompt, build_few_shot_prompt, choose_shots,
 )
+from playground.language.few_shot.request import FewShotRequest
+from playground.language.few_shot.run import answer_text
+from playground.language.few_shot.scoring import label_token_ids
+from playground.language.few_shot.tasks import Example
 from playground.language.label_scoring import label_scoring_cost, shared_prefix_length
 from playground.language.sampling_settings import SamplingSettings
 
@@ -60,15 +62,6 @@ def normalised(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().strip("\"'").rstrip(".").strip()).casefold()
 
 
-def checked_eval_set(rows: object, request: FewShotRequest, limits: Limits) -> list[Example]:
-    eval_set = examples_from_rows(rows, limits, what="held-out item", cap=limits.max_eval_items)
-    if not eval_set:
-        raise PlaygroundError("The held-out set is empty: add labelled items (input, expected) to sweep.")
-    if request.answer == LABELS:
-        check_outputs_are_labels(eval_set, request.labels, what="Held-out item")
-    return eval_set
-
-
 def sweep_prompts(lm: LanguageBackend, request: FewShotRequest, eval_set: Sequence[Example], limits: Limits,
                   settings: Sequence[SweepSetting] | None = None) -> list[tuple[SweepSetting, list[FewShotPrompt]]]:
     """Every setting's prompts (by default `sweep_settings`), one per held-out item; shots are chosen with the
@@ -85,8 +78,8 @@ def answer_tokens(lm: LanguageBackend, eval_set: Sequence[Example], limits: Limi
     return min(max(len(lm.tokenizer(" " + item.output).input_ids) for item in eval_set) + 2, limits.max_new_tokens)
 
 
-def sweep_cost(lm: LanguageBackend, plan: list[tuple[SweepSetting, list[FewShotPrompt]]],
-               labels_ids: Sequence[Sequence[int]], answer_tokens: int) -> budget.Cost:
+def few_shot_sweep_cost(lm: LanguageBackend, plan: list[tuple[SweepSetting, list[FewShotPrompt]]],
+                        labels_ids: Sequence[Sequence[int]], answer_tokens: int) -> budget.Cost:
     cost = budget.Cost()
     for _, prompts in plan:
         if labels_ids:
@@ -113,7 +106,7 @@ def sweep(
     labels_ids = label_token_ids(lm, request.labels, request.fmt.use_chat_template) if request.labels else []
     new_tokens = answer_tokens(lm, eval_set, limits)
     plan = sweep_prompts(lm, request, eval_set, limits, settings)
-    budget.check(sweep_cost(lm, plan, labels_ids, new_tokens), limits, "This sweep", SWEEP_LOWER)
+    budget.check(few_shot_sweep_cost(lm, plan, labels_ids, new_tokens), limits, "This sweep", SWEEP_LOWER)
     for setting, prompts in plan:
         scores = lm.score_labels(prompts, labels_ids) if request.labels else None  # one per item, as they come
         for number, (item, prompt) in enumerate(zip(eval_set, prompts), start=1):
