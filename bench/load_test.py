@@ -6,8 +6,9 @@ next token of their own prompts with the batcher on and off.
 
 `--batching` sends each of 30 students' own next-token request (one prompt each, so the preset cache does not
 answer them) to one app, first with the local model's batcher held to one row a pass (serialised), then
-batching: throughput batched / serialised, p50/p95 of each, the app's peak memory, and that no model was
-loaded twice.
+batching, `--rounds` times: throughput batched / serialised (the median round's), p50/p95 of each, the time
+inside the model's passes (the rest is the app's), the app's peak memory, and that no model was loaded twice.
+Each client first opens its page (a cheap event), as a student's browser has before the class clicks.
 
 Loopback only: it refuses any host that is not this machine. Bounded: every request has a timeout
 and the run stops after clients x rounds requests.
@@ -16,6 +17,7 @@ and the run stops after clients x rounds requests.
 from __future__ import annotations
 
 import argparse
+import ssl
 import statistics
 import threading
 import time
@@ -23,11 +25,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+import certifi
 import psutil
 
 from playground.core.lessons import REPO, load_lessons
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# A student's page is open before the class clicks: a browser's page load runs an event, which makes Gradio
+# build the visitor's session state (a copy of every block's config, ~50 ms for this app's 500-odd blocks, on
+# the server's event loop). Each client does the same with a cheap event before the timed requests.
+OPEN_PAGE = ("/cot_problem", {"value": 1})
 
 
 @dataclass
@@ -86,6 +93,9 @@ def run_load(url: str, calls: list[tuple[str, dict]], clients: int = 30, rounds:
     if urlparse(url).hostname not in LOOPBACK:
         raise SystemExit("The load test only targets a server on this machine (loopback).")
     report, lock, stop = LoadReport(), threading.Lock(), threading.Event()
+    # One TLS context for every client: gradio_client opens an httpx client per request, and each would
+    # load the CA bundle again (~40 ms of the load generator's CPU per request, more than a model pass)
+    tls = ssl.create_default_context(cafile=certifi.where())
     watcher = threading.Thread(target=_watch_memory, args=(server_pid or psutil.Process().pid, report, stop))
     watcher.start()
     began: list[float] = []  # when every student is connected: connecting is not serving, so it is not timed
@@ -95,7 +105,9 @@ def run_load(url: str, calls: list[tuple[str, dict]], clients: int = 30, rounds:
         client = None
         for attempt in range(3):  # a busy server may answer a page's first requests slowly: try again
             try:
-                client = Client(url, verbose=False, headers={"X-Forwarded-For": student_address(index)})
+                client = Client(url, verbose=False, headers={"X-Forwarded-For": student_address(index)},
+                                ssl_verify=tls)  # passed on to httpx's `verify`, which takes a context
+                client.predict(**OPEN_PAGE[1], api_name=OPEN_PAGE[0])
                 break
             except Exception as error:  # counted; the others must not wait at the start for this one
                 if attempt == 2:
@@ -106,12 +118,12 @@ def run_load(url: str, calls: list[tuple[str, dict]], clients: int = 30, rounds:
             return
         for turn in range(rounds):
             api_name, arguments = calls[(index + turn) % len(calls)]
-            began = time.perf_counter()
+            sent = time.perf_counter()
             try:
                 client.submit(**arguments, api_name=api_name).result(timeout=request_timeout)
                 with lock:
                     report.served += 1
-                    report.latencies.append(time.perf_counter() - began)
+                    report.latencies.append(time.perf_counter() - sent)
             except Exception as error:  # every failure is counted and reported, none stops the run
                 with lock:
                     report.failures.append(f"{api_name}: {type(error).__name__}: {str(error)[:200]}")
@@ -135,44 +147,78 @@ def own_prompt_calls(clients: int) -> list[tuple[str, dict[str, Any]]]:
 
 
 @dataclass
-class BatchingReport:
+class BatchingRound:
+    """The same requests serialised, then batched."""
+
     serialised: LoadReport
     batched: LoadReport
     batch_sizes: list[int]
-    loaded_twice: dict[str, int]
+    model_seconds: tuple[float, float]  # (serialised, batched): time inside the model's passes
 
     @property
     def speedup(self) -> float:
         """Throughput batched / serialised (the same requests, so the ratio of their wall times)."""
         return self.serialised.seconds / self.batched.seconds
 
+    @property
+    def model_speedup(self) -> float:
+        return self.model_seconds[0] / max(self.model_seconds[1], 1e-9)
+
     def summary(self) -> str:
         return (f"serialised: {self.serialised.summary()}\nbatched:    {self.batched.summary()}\n"
                 f"throughput batched / serialised = {self.speedup:.2f} (batched wall time "
-                f"{self.batched.seconds / self.serialised.seconds:.2f} of serialised); largest batch "
-                f"{max(self.batch_sizes, default=0)} rows; models loaded again during the runs: {self.loaded_twice or 'none'}")
+                f"{1 / self.speedup:.2f} of serialised); largest batch {max(self.batch_sizes, default=0)} rows; "
+                f"time in the model's passes: serialised {self.model_seconds[0]:.2f} s, batched "
+                f"{self.model_seconds[1]:.2f} s (model speed-up {self.model_speedup:.2f})")
 
 
-def compare_batching(url: str, service: Any, model: str, clients: int = 30, request_timeout: float = 300) -> BatchingReport:
-    """The same `clients` next-token requests against one app (in this process), serialised then batched."""
+@dataclass
+class BatchingReport:
+    rounds: list[BatchingRound]
+    loaded_twice: dict[str, int]
+
+    @property
+    def speedup(self) -> float:
+        """The median round's throughput ratio: a 2-core machine running its own clients varies run to run."""
+        return statistics.median(round_.speedup for round_ in self.rounds)
+
+    def summary(self) -> str:
+        speedups = [round_.speedup for round_ in self.rounds]
+        return "\n".join(
+            [f"round {number}:\n{round_.summary()}" for number, round_ in enumerate(self.rounds, 1)]
+            + [f"median throughput batched / serialised over {len(self.rounds)} rounds = {self.speedup:.2f} "
+               f"(range {min(speedups):.2f}-{max(speedups):.2f}); median model speed-up "
+               f"{statistics.median(round_.model_speedup for round_ in self.rounds):.2f}: the rest of each wall time is "
+               f"the app's own work (queue, HTTP, JSON, views), which batching does not shorten; models loaded "
+               f"again during the runs: {self.loaded_twice or 'none'}"])
+
+
+def compare_batching(url: str, service: Any, model: str, clients: int = 30, rounds: int = 1,
+                     request_timeout: float = 300) -> BatchingReport:
+    """The same `clients` next-token requests against one app (in this process), serialised then batched,
+    `rounds` times."""
     calls = [(api, dict(arguments, model=model)) for api, arguments in own_prompt_calls(clients)]
     batcher = service.load("language", model).batcher
     loads_before = dict(service.cache.load_counts)
-    rows = batcher.max_rows
+    rows, results = batcher.max_rows, []
     try:
-        batcher.max_rows = 1  # one row a pass: what the app did before batching, through the same queue
-        serialised = run_load(url, calls, clients, 1, request_timeout=request_timeout)
-        batcher.max_rows = max(rows, clients)
-        sizes_before = len(batcher.stats.sizes)
-        batched = run_load(url, calls, clients, 1, request_timeout=request_timeout)
+        for _ in range(rounds):
+            batcher.max_rows = 1  # one row a pass: what the app did before batching, through the same queue
+            model_before = batcher.stats.model_seconds
+            serialised = run_load(url, calls, clients, 1, request_timeout=request_timeout)
+            batcher.max_rows = max(rows, clients)
+            sizes_before, model_between = len(batcher.stats.sizes), batcher.stats.model_seconds
+            batched = run_load(url, calls, clients, 1, request_timeout=request_timeout)
+            model_seconds = (model_between - model_before, batcher.stats.model_seconds - model_between)
+            results.append(BatchingRound(serialised, batched, batcher.stats.sizes[sizes_before:], model_seconds))
     finally:
         batcher.max_rows = rows
     loaded_twice = {key.source: count - loads_before.get(key, 0) for key, count in service.cache.load_counts.items()
                     if count - loads_before.get(key, 0) > 0}  # loaded at all during the runs: once is too many
-    return BatchingReport(serialised, batched, batcher.stats.sizes[sizes_before:], loaded_twice)
+    return BatchingReport(results, loaded_twice)
 
 
-def serve_and_compare(language_model: str, clients: int) -> BatchingReport:
+def serve_and_compare(language_model: str, clients: int, rounds: int) -> BatchingReport:
     """Start the app here on one local language model and compare, so its batcher and cache can be read."""
     from dataclasses import replace
 
@@ -190,7 +236,7 @@ def serve_and_compare(language_model: str, clients: int) -> BatchingReport:
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
                             **launch_options(settings.limits))
     try:
-        return compare_batching(url, service, model, clients)
+        return compare_batching(url, service, model, clients, rounds)
     finally:
         demo.close()
 
@@ -207,9 +253,9 @@ def main() -> None:
     parser.add_argument("--language-model", default=SMOLLM2_SOURCE, help="with --batching: the local model's source")
     args = parser.parse_args()
     if args.batching:
-        report = serve_and_compare(args.language_model, args.clients)
+        report = serve_and_compare(args.language_model, args.clients, args.rounds)
         print(report.summary())
-        failures = report.serialised.failures + report.batched.failures
+        failures = [failure for round_ in report.rounds for failure in round_.serialised.failures + round_.batched.failures]
     else:
         if not args.url:
             parser.error("give the app's URL, or --batching")

@@ -121,6 +121,7 @@ class BatchStats:
     largest: int = 0
     sizes: list[int] = field(default_factory=list)
     padded_tokens: list[int] = field(default_factory=list)  # rows x width of each pass's input
+    model_seconds: float = 0.0  # time inside the runner's passes: the rest of a request's wall time is the app's
 
     def note(self, rows: int, width: int = 1) -> None:
         self.batches += 1
@@ -287,14 +288,18 @@ class Batcher:
                     self._run([job])
 
     def _dispatch(self, batch: list[_Job]) -> None:
-        if isinstance(batch[0], _Exclusive):
-            self.stats.note(1)
-            job = batch[0]  # run in its request's context, so its loops ask its own "still wanted?"
-            job.result.set_result(job.context.run(job.work) if job.context is not None else job.work())
-        elif isinstance(batch[0], _Forward):
-            self._forward(batch)
-        else:
-            self._generate(batch)
+        started = time.perf_counter()
+        try:
+            if isinstance(batch[0], _Exclusive):
+                self.stats.note(1)
+                job = batch[0]  # run in its request's context, so its loops ask its own "still wanted?"
+                job.result.set_result(job.context.run(job.work) if job.context is not None else job.work())
+            elif isinstance(batch[0], _Forward):
+                self._forward(batch)
+            else:
+                self._generate(batch)
+        finally:
+            self.stats.model_seconds += time.perf_counter() - started
 
     # ---- the model's passes
 

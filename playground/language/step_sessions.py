@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import threading
 import time
 import weakref
@@ -49,14 +50,21 @@ def tensor_bytes(value: Any) -> int:
     return total
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, looked up once: find_library runs `ldconfig -p`, too slow for every visitor who leaves."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc: its allocator returns memory its own way
+        return None
+
+
 def _release_freed_memory() -> None:
     """Hand memory freed by dropped caches back to the system: glibc keeps freed blocks in per-thread
     arenas, so without this a server's memory stays at its peak after the sessions are gone."""
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):  # not glibc: its allocator returns memory its own way
-        pass
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class SessionDropped(PlaygroundError):
@@ -115,8 +123,9 @@ class StepSessionStore:
         with self._lock:
             self._forgotten.pop(key, None)
             entry = self._sessions.pop(key, None)
-        del entry
-        _release_freed_memory()
+        if entry is not None:  # most visitors who leave never stepped: nothing to hand back
+            del entry
+            _release_freed_memory()
 
     def expire(self) -> None:
         """Drop sessions idle for longer than the time-to-live."""
